@@ -1,0 +1,85 @@
+"""Every app setting the product reads, declared once and validated at start-up.
+
+The Bicep templates set these names and a test keeps both sides in step, so add a
+setting here first, then in infra/.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names it and says what is expected."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    description: str
+    default: str | None = None
+    parse: Callable[[str], Any] = str
+    secret: bool = False  # in Azure it must be a Key Vault reference, never a plain value
+    azure: bool = True  # set by infra/ in Azure (False: local development only)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise ValueError("must be a positive whole number")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError("must be zero or a positive whole number")
+    return value
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("AUDIT_SCHEDULE", "NCRONTAB schedule of the audit timer", "0 0 6 * * *"),
+    Setting("LOG_ANALYTICS_WORKSPACE_ID", "Workspace (customer) id of the Log Analytics workspace to audit"),
+    Setting("LOG_ANALYTICS_ENDPOINT", "Log Analytics query endpoint, for sovereign clouds",
+            "https://api.loganalytics.io"),
+    Setting("LOG_ANALYTICS_TIMEOUT_SECONDS", "Server timeout of one Log Analytics query", "600", _positive_int),
+    Setting("GRAPH_ENDPOINT", "Microsoft Graph endpoint, for sovereign clouds", "https://graph.microsoft.com"),
+    Setting("AZURE_CLIENT_ID", "Client id of the Function's user-assigned managed identity"),
+    Setting("FINDINGS_TABLE_ENDPOINT", "Table service endpoint that stores findings, runs and checkpoints"),
+    Setting("FINDINGS_CONNECTION_STRING", "Table Storage connection string (local development, Azurite)",
+            azure=False),
+    Setting("INGESTION_DELAY_MINUTES", "How far behind now a window must end, for late log ingestion", "15",
+            _non_negative_int),
+    Setting("MAX_LOOKBACK_DAYS", "How far back a catch-up run goes at most", "7", _positive_int),
+    Setting("TEAMS_WEBHOOK_URL", "Teams Workflows webhook that receives the daily digest", secret=True),
+    Setting("MAIL_SENDER", "Mailbox (UPN or id) the digest email is sent from"),
+    Setting("MAIL_TO", "Comma-separated recipients of the digest email"),
+    Setting("WIAUDIT_API_KEY", "API key the local HTTP API requires in the x-api-key header", secret=True,
+            azure=False),
+)
+
+BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
+
+
+def read_setting(name: str, environ: Mapping[str, str] | None = None) -> Any:
+    """The parsed value of one declared setting, its default, or None when unset and without default."""
+    setting = BY_NAME[name]
+    env = os.environ if environ is None else environ
+    raw = env.get(name, "").strip() or setting.default
+    if raw is None:
+        return None
+    try:
+        return setting.parse(raw)
+    except ValueError as error:
+        raise SettingsError(f"setting {name}: {error} (got {raw!r}); it is the {setting.description}") from None
+
+
+def require_setting(name: str, environ: Mapping[str, str] | None = None) -> Any:
+    """Like read_setting, but a missing value is a SettingsError that says what to set."""
+    value = read_setting(name, environ)
+    if value is None:
+        raise SettingsError(f"setting {name} is not set; it is the {BY_NAME[name].description}")
+    return value
