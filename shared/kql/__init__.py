@@ -1,0 +1,1 @@
+"""Kusto query validation with Microsoft's parser (npm @kusto/language-service-next)."""
