@@ -21,9 +21,7 @@ SCRIPT = Path(__file__).with_name("validate.js")
 
 # Detections read these two names; the real values are supplied at run time.
 # The header is a line of its own, so diagnostics move up exactly one line.
-VALIDATION_HEADER = (
-    "let WindowStart = datetime(2026-01-01T00:00:00Z); let WindowEnd = datetime(2026-01-02T00:00:00Z);"
-)
+VALIDATION_HEADER = "let WindowStart = datetime(2026-01-01T00:00:00Z); let WindowEnd = datetime(2026-01-02T00:00:00Z);"
 HEADER_LINES = 1
 
 DEFAULT_TIMEOUT = 60.0
@@ -88,11 +86,13 @@ def _check_package(node_modules: Path) -> None:
         raise KustoParserUnavailable(f"{PACKAGE} is not installed in {node_modules}; {SETUP_HINT}")
 
 
-def _request(queries: Sequence[tuple[str, str]], tables: Mapping[str, TableSchema]) -> str:
+def _request(queries: Sequence[tuple[str, str]], tables: Mapping[str, TableSchema], headers: Mapping[str, str]) -> str:
     return json.dumps(
         {
             "tables": {name: dict(schema.columns) for name, schema in tables.items()},
-            "queries": [{"name": name, "query": f"{VALIDATION_HEADER}\n{query}"} for name, query in queries],
+            "queries": [
+                {"name": name, "query": f"{headers.get(name, VALIDATION_HEADER)}\n{query}"} for name, query in queries
+            ],
         }
     )
 
@@ -132,11 +132,13 @@ def validate_queries(
     *,
     node_modules: Path | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    headers: Mapping[str, str] | None = None,
 ) -> dict[str, QueryCheck]:
     """Parse and analyze each (name, query) with the Kusto parser; returns a check per name.
 
-    `tables` defaults to every known table schema. `WindowStart`/`WindowEnd` are declared
-    for the queries. `node_modules` defaults to the one in the project root.
+    `tables` defaults to every known table schema. A query's header (by
+    name in `headers`, else VALIDATION_HEADER) is one line that declares `WindowStart`,
+    `WindowEnd` and any other `let` names the query reads. `node_modules` defaults to the one in the project root.
     Raises KustoParserUnavailable when node or the parser package is missing.
     """
     names = [name for name, _ in queries]
@@ -147,5 +149,8 @@ def validate_queries(
     node_modules = default_node_modules() if node_modules is None else Path(node_modules)
     _check_package(node_modules)
     tables = table_schemas() if tables is None else tables
-    results = _run_node(_request(queries, tables), node_modules, timeout)
+    headers = headers or {}
+    if any("\n" in header for header in headers.values()):
+        raise ValueError("a header must be a single line, so diagnostics keep the query's line numbers")
+    results = _run_node(_request(queries, tables, headers), node_modules, timeout)
     return {raw["name"]: _query_check(raw) for raw in results}

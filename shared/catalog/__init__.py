@@ -1,0 +1,1 @@
+"""The detection catalog: one YAML file per detection, validated on load."""

@@ -1,0 +1,125 @@
+"""Load the catalog: every detection YAML validated, every problem reported at once.
+
+A problem names the file and the field, e.g.
+`shared/detections/sp_signin_failures.yaml: severity: Input should be 'Informational', ...`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb_kql
+import yaml
+from pydantic import ValidationError
+
+from shared.catalog.model import Detection
+from shared.catalog.render import render
+from shared.logsource.database import LogDatabase
+from shared.tables import table_schemas
+
+DETECTIONS_DIR = Path(__file__).resolve().parent.parent / "detections"
+_PROBE_START = datetime(2026, 1, 1, tzinfo=UTC)
+_PROBE_END = datetime(2026, 1, 2, tzinfo=UTC)
+
+
+class CatalogError(ValueError):
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("detection catalog is invalid:\n  " + "\n  ".join(problems))
+
+
+class Catalog:
+    def __init__(self, detections: Iterable[tuple[Path, Detection]]) -> None:
+        self.paths: dict[str, Path] = {}
+        self.detections: dict[str, Detection] = {}
+        for path, detection in detections:
+            self.paths[detection.id] = path
+            self.detections[detection.id] = detection
+
+    def __iter__(self):
+        return iter(self.detections.values())
+
+    def __len__(self) -> int:
+        return len(self.detections)
+
+    def get(self, key: str) -> Detection:
+        """A detection by id, or by a unique prefix of its id or file name."""
+        matches = [d for d in self if d.id.startswith(key) or self.paths[d.id].stem == key]
+        if len(matches) != 1:
+            raise KeyError(f"{key!r} matches {len(matches)} detections; give an id or a file name")
+        return matches[0]
+
+
+def load_catalog(directory: Path = DETECTIONS_DIR) -> Catalog:
+    problems: list[str] = []
+    loaded: list[tuple[Path, Detection]] = []
+    files = sorted(directory.glob("*.yaml"))
+    if not files:
+        raise CatalogError([f"{directory}: no detection files (*.yaml)"])
+    for path in files:
+        detection = _parse(path, problems)
+        if detection is not None:
+            loaded.append((path, detection))
+    problems.extend(_duplicate_ids(loaded))
+    probe = LogDatabase()
+    for path, detection in loaded:
+        problems.extend(f"{path}: {problem}" for problem in check_detection(detection, probe))
+    if problems:
+        raise CatalogError(problems)
+    return Catalog(loaded)
+
+
+def _parse(path: Path, problems: list[str]) -> Detection | None:
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        problems.append(f"{path}: not valid YAML: {error}")
+        return None
+    if not isinstance(document, dict):
+        problems.append(f"{path}: expected a mapping of rule fields at the top level")
+        return None
+    try:
+        return Detection.model_validate(document)
+    except ValidationError as error:
+        for item in error.errors():
+            field = ".".join(str(part) for part in item["loc"]) or "(file)"
+            problems.append(f"{path}: {field}: {item['msg']}")
+        return None
+
+
+def _duplicate_ids(loaded: list[tuple[Path, Detection]]) -> list[str]:
+    seen: dict[str, Path] = {}
+    problems = []
+    for path, detection in loaded:
+        if detection.id in seen:
+            problems.append(f"{path}: id: {detection.id} is already used by {seen[detection.id]}")
+        seen.setdefault(detection.id, path)
+    return problems
+
+
+def check_detection(detection: Detection, probe: LogDatabase) -> list[str]:
+    """Problems a schema cannot see: unknown tables, a query the engine rejects, unmapped columns."""
+    problems = _unknown_tables(detection)
+    try:
+        kql = render(detection, _PROBE_START, _PROBE_END)
+        columns = duckdb_kql.query(probe.connection, kql, query_now=_PROBE_END).columns
+    except Exception as error:  # the engine's parse and bind errors, reported as the rule's problem
+        return [*problems, f"query: the embedded engine rejects it: {error}"]
+    for e, entity in enumerate(detection.entityMappings):
+        for f, field in enumerate(entity.fieldMappings):
+            if field.columnName not in columns:
+                problems.append(f"entityMappings.{e}.fieldMappings.{f}.columnName: {field.columnName!r} is not "
+                                f"an output column of the query (it outputs {', '.join(columns)})")
+    return problems
+
+
+def _unknown_tables(detection: Detection) -> list[str]:
+    known = table_schemas()
+    problems = [f"requiredDataConnectors.{c}.dataTypes: unknown table {table!r}"
+                for c, connector in enumerate(detection.requiredDataConnectors)
+                for table in connector.dataTypes if table not in known]
+    problems += [f"tests.{t}.rows: unknown table {table!r}"
+                 for t, test in enumerate(detection.tests) for table in test.rows if table not in known]
+    return problems

@@ -1,0 +1,89 @@
+"""Run a detection's own tests: load its rows into a fresh embedded database, run the query
+for the test's window, and compare the output with the expected rows."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from shared.catalog.model import Detection, DetectionTest
+from shared.catalog.render import render
+from shared.logsource.database import LogDatabase
+from shared.logsource.embedded import EmbeddedLogSource
+from shared.logsource.values import parse_datetime
+
+
+@dataclass(frozen=True)
+class TestOutcome:
+    detection: Detection
+    test: DetectionTest
+    problems: tuple[str, ...]
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+
+def run_tests(detection: Detection) -> list[TestOutcome]:
+    return [run_test(detection, test) for test in detection.tests]
+
+
+def run_test(detection: Detection, test: DetectionTest) -> TestOutcome:
+    database = LogDatabase()
+    problems = [f"row {problem}" for table, rows in test.rows.items()
+                for problem in database.insert(table, ((None, row) for row in rows))]
+    source = EmbeddedLogSource(database, now=test.window.end)
+    try:
+        actual = source.query(render(detection, test.window.start, test.window.end, test.parameters),
+                              test.window.start, test.window.end)
+    except Exception as error:  # a query failure is this test's failure, reported with the others
+        return TestOutcome(detection, test, (*problems, f"query failed: {error}"))
+    return TestOutcome(detection, test, tuple(problems + compare_rows(test.expect, actual)))
+
+
+def compare_rows(expected: list[dict[str, Any]], actual: list[dict[str, Any]]) -> list[str]:
+    """Each expected row must match one output row on the columns it names; no row may be left over."""
+    remaining = list(actual)
+    problems = []
+    for row in expected:
+        match = next((candidate for candidate in remaining if _matches(row, candidate)), None)
+        if match is None:
+            problems.append(f"expected row not in output: {_show(row)}")
+        else:
+            remaining.remove(match)
+    problems += [f"unexpected output row: {_show(row)}" for row in remaining]
+    return problems
+
+
+def _matches(expected: dict[str, Any], actual: dict[str, Any]) -> bool:
+    return all(column in actual and _same(value, actual[column]) for column, value in expected.items())
+
+
+def _same(expected: Any, actual: Any) -> bool:
+    return _normal(expected) == _normal(actual)
+
+
+def _normal(value: Any) -> Any:
+    """Compare datetimes as instants, numbers as numbers, and lists (KQL sets) in any order."""
+    if isinstance(value, datetime):
+        return parse_datetime(value).isoformat()
+    if isinstance(value, str):
+        try:
+            return parse_datetime(value).isoformat() if "T" in value and value[:4].isdigit() else value
+        except ValueError:
+            return value
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, list):
+        return sorted((_normal(item) for item in value), key=lambda item: json.dumps(item, default=str))
+    if isinstance(value, dict):
+        return {key: _normal(item) for key, item in value.items()}
+    return value
+
+
+def _show(row: dict[str, Any]) -> str:
+    return json.dumps(row, default=str, sort_keys=True)

@@ -1,0 +1,66 @@
+"""Run a detection over a window of a LogSource and turn its rows into Findings."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from shared.catalog.model import Detection
+from shared.catalog.render import render
+from shared.findings import Finding
+from shared.logsource.base import LogSource, Row
+
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+
+
+def run_detection(detection: Detection, source: LogSource, start: datetime, end: datetime,
+                  overrides: Mapping[str, Any] | None = None) -> list[Finding]:
+    """Findings of one window. The source reads from `start - lookback` so baselines are in range."""
+    rows = source.query(render(detection, start, end, overrides), start - detection.lookback_span, end)
+    return [to_finding(detection, row, start, end) for row in rows]
+
+
+def to_finding(detection: Detection, row: Row, start: datetime, end: datetime) -> Finding:
+    entities = {key: _text(row.get(column)) for key, column in detection.entity_columns().items()}
+    name_column = detection.principal_name_column
+    return Finding(
+        detection_id=detection.id,
+        detection_name=detection.name,
+        severity=_severity(detection, row),
+        principal_id=_text(row.get(detection.principal_column)),
+        principal_name=_text(row.get(name_column)) if name_column else "",
+        entities=entities,
+        window_start=start,
+        window_end=end,
+        first_seen=_moment(row, "FirstSeen", "TimeGenerated"),
+        last_seen=_moment(row, "LastSeen", "TimeGenerated"),
+        summary=_summary(detection, row),
+        evidence=row,
+    )
+
+
+def _severity(detection: Detection, row: Row) -> str:
+    """A query may raise or lower severity per row with a `Severity` output column."""
+    value = row.get("Severity")
+    return value if value in ("Informational", "Low", "Medium", "High") else detection.severity
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _moment(row: Row, *columns: str) -> datetime | None:
+    for column in columns:
+        if isinstance(row.get(column), datetime):
+            return row[column]
+    return None
+
+
+def _summary(detection: Detection, row: Row) -> str:
+    override = detection.alertDetailsOverride
+    template = override.alertDescriptionFormat if override else None
+    if not template:
+        return detection.name
+    return _PLACEHOLDER.sub(lambda match: _text(row.get(match.group(1))), template).strip()

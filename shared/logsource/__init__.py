@@ -1,0 +1,1 @@
+"""Where detections read logs from: the LogSource port and its adapters."""

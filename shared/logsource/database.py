@@ -1,0 +1,187 @@
+"""A DuckDB database holding log tables with the Log Analytics column types.
+
+Every known table exists from the start (empty until loaded), so a query over a table
+that a folder lacks returns no rows instead of failing, as in a workspace.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb_kql
+
+from shared.logsource.raw_records import CATEGORY_TABLES, UnknownCategory, is_raw_record, map_raw_record
+from shared.logsource.readers import SUFFIXES, Location, read_records
+from shared.logsource.values import DUCKDB_TYPES, coerce
+from shared.tables import table_schemas
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class LoadProblem:
+    location: Location
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}"
+
+
+@dataclass
+class LoadReport:
+    rows: Counter[str] = field(default_factory=Counter)
+    files: int = 0
+    problems: list[LoadProblem] = field(default_factory=list)
+
+
+class LogDatabase:
+    def __init__(self) -> None:
+        self.connection = duckdb_kql.connect()
+        self._columns: dict[str, dict[str, str]] = {}
+        for schema in table_schemas().values():
+            self._create(schema.name, dict(schema.columns))
+
+    def _create(self, table: str, columns: dict[str, str]) -> None:
+        columns = _case_distinct(columns)
+        ddl = ", ".join(f'"{name}" {DUCKDB_TYPES[kind]}' for name, kind in columns.items())
+        self.connection.execute(f'CREATE TABLE "{table}" ({ddl})')
+        self._columns[table] = columns
+
+    def columns(self, table: str) -> dict[str, str]:
+        return dict(self._columns[table])
+
+    def insert(self, table: str, rows: Iterable[tuple[Location | None, Row]]) -> list[LoadProblem]:
+        """Coerce and insert rows; a row that cannot be coerced is a problem, the others load."""
+        table = self._known_name(table)
+        problems: list[LoadProblem] = []
+        with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as spool:
+            for location, row in rows:
+                try:
+                    clean = self._coerce_row(table, row)
+                except ValueError as error:
+                    problems.append(LoadProblem(location or Location(Path("<rows>"), 0), str(error)))
+                    continue
+                spool.write(json.dumps(clean, separators=(",", ":"), default=str) + "\n")
+        try:
+            self._copy_in(table, Path(spool.name))
+        finally:
+            Path(spool.name).unlink()
+        return problems
+
+    def _known_name(self, table: str) -> str:
+        for known in self._columns:
+            if known.lower() == table.lower():
+                return known
+        self._create(table, {"TimeGenerated": "DateTime", "Type": "String"})
+        return table
+
+    def _coerce_row(self, table: str, row: Row) -> Row:
+        columns = self._columns[table]
+        clean: Row = {"Type": table}
+        for given, value in row.items():
+            name = self._column_name(table, given)
+            try:
+                clean[name] = coerce(value, columns[name])
+            except (ValueError, TypeError) as error:
+                raise ValueError(f"column {name}: {error}") from None
+        clean["Type"] = table
+        return clean
+
+    def _column_name(self, table: str, name: str) -> str:
+        """The table's column for `name`, added as a string column when the table lacks it.
+
+        DuckDB names are case-insensitive, so `clientIP_s` and `clientIp_s` share one column.
+        """
+        columns = self._columns[table]
+        if name in columns:
+            return name
+        for known in columns:
+            if known.lower() == name.lower():
+                return known
+        self.connection.execute(f'ALTER TABLE "{table}" ADD COLUMN "{name}" VARCHAR')
+        columns[name] = "String"
+        return name
+
+    def _copy_in(self, table: str, spool: Path) -> None:
+        if spool.stat().st_size == 0:
+            return
+        types = {name: DUCKDB_TYPES[kind] for name, kind in self._columns[table].items()}
+        self.connection.execute(
+            f'INSERT INTO "{table}" BY NAME SELECT * FROM read_json(?, format=\'newline_delimited\', '
+            f"columns={types!r})",
+            [str(spool)],
+        )
+
+    def count(self, table: str) -> int:
+        return self.connection.execute(f'SELECT count(*) FROM "{self._known_name(table)}"').fetchone()[0]
+
+    def load_folder(self, folder: Path, progress: Callable[[Path], None] | None = None) -> LoadReport:
+        """Load every log file below `folder`: one table per top-level file or sub-folder,
+        raw diagnostic records by their category wherever they lie."""
+        if not folder.is_dir():
+            raise FileNotFoundError(f"log folder {folder} does not exist")
+        report = LoadReport()
+        for path, hint in _log_files(folder):
+            if progress:
+                progress(path)
+            report.files += 1
+            batches: dict[str, list[tuple[Location, Row]]] = defaultdict(list)
+            for record in read_records(path):
+                if record.data is None:
+                    report.problems.append(LoadProblem(record.location, record.error))
+                    continue
+                try:
+                    table, row = _route(record.data, hint)
+                except UnknownCategory as error:
+                    report.problems.append(LoadProblem(record.location, str(error)))
+                    continue
+                batches[table].append((record.location, row))
+            for table, rows in batches.items():
+                rejected = self.insert(table, rows)
+                report.problems.extend(rejected)
+                report.rows[self._known_name(table)] += len(rows) - len(rejected)
+        return report
+
+
+def _case_distinct(columns: dict[str, str]) -> dict[str, str]:
+    seen: set[str] = set()
+    distinct = {}
+    for name, kind in columns.items():
+        if name.lower() not in seen:
+            seen.add(name.lower())
+            distinct[name] = kind
+    return distinct
+
+
+def _route(record: Row, hint: str) -> tuple[str, Row]:
+    if is_raw_record(record):
+        return map_raw_record(record)
+    return hint, record
+
+
+def _log_files(folder: Path) -> list[tuple[Path, str]]:
+    """(file, table hint) for each log file: a top-level file's stem, or its top-level folder's name."""
+    found = []
+    for entry in sorted(folder.iterdir()):
+        if entry.is_file() and entry.suffix.lower() in SUFFIXES:
+            found.append((entry, _table_hint(entry.stem)))
+        elif entry.is_dir():
+            found.extend((path, _table_hint(entry.name)) for path in sorted(entry.rglob("*"))
+                         if path.is_file() and path.suffix.lower() in SUFFIXES)
+    return found
+
+
+def _table_hint(name: str) -> str:
+    """`insights-logs-serviceprincipalsigninlogs` (a Storage container) -> its table; else the name."""
+    if name.lower().startswith("insights-logs-"):
+        category = name[len("insights-logs-"):].lower()
+        for known, table in CATEGORY_TABLES.items():
+            if known.lower() == category:
+                return table
+    return name
