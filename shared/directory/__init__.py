@@ -1,0 +1,1 @@
+"""The directory: applications, service principals, credentials, owners and permissions."""

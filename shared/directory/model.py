@@ -1,0 +1,115 @@
+"""The directory snapshot: what one bulk read of Microsoft Graph returns, in Graph's own names.
+
+The sample tenant ships one, `wiaudit directory export` writes one from a real tenant, and
+the Graph adapter returns the same model, so every consumer sees one shape.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class GraphModel(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class PasswordCredential(GraphModel):
+    keyId: str
+    displayName: str | None = None
+    hint: str | None = None
+    startDateTime: datetime | None = None
+    endDateTime: datetime | None = None
+
+
+class KeyCredential(GraphModel):
+    keyId: str
+    displayName: str | None = None
+    type: str = "AsymmetricX509Cert"
+    usage: str = "Verify"
+    customKeyIdentifier: str | None = Field(default=None, description="Certificate thumbprint (hex)")
+    startDateTime: datetime | None = None
+    endDateTime: datetime | None = None
+
+
+class FederatedIdentityCredential(GraphModel):
+    id: str
+    name: str
+    issuer: str
+    subject: str
+    audiences: list[str] = Field(default_factory=lambda: ["api://AzureADTokenExchange"])
+
+
+class Owner(GraphModel):
+    id: str
+    type: Literal["user", "servicePrincipal", "group", "unknown"] = "user"
+    displayName: str | None = None
+    userPrincipalName: str | None = None
+
+
+class AppRoleAssignment(GraphModel):
+    """An application permission the principal holds on an API, resolved to its name."""
+
+    id: str
+    resourceId: str
+    resourceDisplayName: str
+    appRoleId: str
+    permission: str = Field(description="The app role's value, e.g. Application.ReadWrite.All")
+    createdDateTime: datetime | None = None
+
+
+class Application(GraphModel):
+    id: str
+    appId: str
+    displayName: str
+    signInAudience: str = "AzureADMyOrg"
+    createdDateTime: datetime | None = None
+    passwordCredentials: list[PasswordCredential] = Field(default_factory=list)
+    keyCredentials: list[KeyCredential] = Field(default_factory=list)
+    federatedIdentityCredentials: list[FederatedIdentityCredential] = Field(default_factory=list)
+    owners: list[Owner] = Field(default_factory=list)
+
+
+class ServicePrincipal(GraphModel):
+    id: str
+    appId: str
+    displayName: str
+    servicePrincipalType: str = "Application"  # Application, ManagedIdentity, Legacy, SocialIdp
+    appOwnerOrganizationId: str | None = None
+    accountEnabled: bool = True
+    alternativeNames: list[str] = Field(default_factory=list)
+    createdDateTime: datetime | None = None
+    passwordCredentials: list[PasswordCredential] = Field(default_factory=list)
+    keyCredentials: list[KeyCredential] = Field(default_factory=list)
+    owners: list[Owner] = Field(default_factory=list)
+    appRoleAssignments: list[AppRoleAssignment] = Field(default_factory=list)
+
+
+class RoleMember(GraphModel):
+    id: str
+    type: Literal["user", "servicePrincipal", "group", "unknown"] = "servicePrincipal"
+
+
+class DirectoryRole(GraphModel):
+    id: str
+    displayName: str
+    roleTemplateId: str
+    members: list[RoleMember] = Field(default_factory=list)
+
+
+class DirectorySnapshot(GraphModel):
+    tenantId: str
+    exportedAt: datetime
+    applications: list[Application] = Field(default_factory=list)
+    servicePrincipals: list[ServicePrincipal] = Field(default_factory=list)
+    directoryRoles: list[DirectoryRole] = Field(default_factory=list)
+
+    @classmethod
+    def load(cls, path: Path) -> DirectorySnapshot:
+        return cls.model_validate_json(path.read_text(encoding="utf-8"))
+
+    def save(self, path: Path) -> None:
+        path.write_text(self.model_dump_json(indent=1, exclude_none=True), encoding="utf-8")
