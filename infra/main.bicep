@@ -1,0 +1,213 @@
+// Workload Identity Auditor: everything `azd up` (or `az deployment sub create`) deploys.
+//
+// Subscription scope, as azd's Functions templates use: the template creates the resource group
+// and deploys one module per concern into it, plus a read-only role assignment on the EXISTING
+// Log Analytics workspace (possibly in another resource group or subscription).
+//
+// Admin-run pieces are opt-in: Microsoft Graph app roles (deployGraphPermissions, needs
+// AppRoleAssignment.ReadWrite.All) here, Entra diagnostic settings in entra-diagnostics.bicep
+// (tenant scope). See docs/deploy.md.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('azd environment name; seeds resource names and the azd-env-name tag.')
+param environmentName string
+
+@minLength(1)
+@description('Region of every resource (must offer the Functions Flex Consumption plan).')
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
+param location string
+
+@description('Resource group to create; empty: rg-<environmentName>.')
+param resourceGroupName string = ''
+
+@description('Resource id of the EXISTING Log Analytics workspace with the Entra, activity, Key Vault and Graph activity logs to audit: /subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.OperationalInsights/workspaces/<name>.')
+param logAnalyticsWorkspaceResourceId string
+
+@description('Object id of the person or group running azd (AZURE_PRINCIPAL_ID). Used only when grantFindingsReadToPrincipal is true.')
+param principalId string = ''
+
+@description('Principal type of principalId.')
+@allowed([
+  'User'
+  'Group'
+  'ServicePrincipal'
+])
+param principalType string = 'User'
+
+@description('Give principalId Storage Table Data Reader on the findings account (read findings from a workstation). Off by default.')
+param grantFindingsReadToPrincipal bool = false
+
+@description('Teams Workflows webhook URL, stored as a Key Vault secret. Empty: Teams notification off.')
+@secure()
+param teamsWebhookUrl string = ''
+
+@description('Mailbox (UPN or object id) the digest email is sent from. Empty: email off and Mail.Send is not granted.')
+param mailSender string = ''
+
+@description('Comma-separated recipients of the digest email.')
+param mailTo string = ''
+
+@description('Grant the Microsoft Graph app roles (Application.Read.All, and Mail.Send if grantMailSendInEntra). The deployer needs AppRoleAssignment.ReadWrite.All (Privileged Role Administrator).')
+param deployGraphPermissions bool = false
+
+@description('Also grant Graph Mail.Send in Entra when mailSender is set. That grant is TENANT-WIDE (send as any mailbox): prefer false and let an Exchange admin grant "Application Mail.Send" scoped to the sender mailbox with RBAC for Applications (docs/deploy.md).')
+param grantMailSendInEntra bool = false
+
+@description('AUDIT_SCHEDULE: NCRONTAB schedule of the audit timer (UTC).')
+param auditSchedule string = '0 0 6 * * *'
+
+@description('INGESTION_DELAY_MINUTES: how far behind now an audit window must end.')
+@minValue(0)
+param ingestionDelayMinutes int = 15
+
+@description('MAX_LOOKBACK_DAYS: how far back a catch-up run goes at most.')
+@minValue(1)
+param maxLookbackDays int = 7
+
+@description('LOG_ANALYTICS_TIMEOUT_SECONDS: server timeout of one Log Analytics query.')
+@minValue(1)
+@maxValue(600)
+param logAnalyticsTimeoutSeconds int = 600
+
+@description('LOG_ANALYTICS_ENDPOINT for sovereign clouds; empty: the public cloud default of the app.')
+param logAnalyticsEndpoint string = ''
+
+@description('GRAPH_ENDPOINT for sovereign clouds; empty: the public cloud default of the app.')
+param graphEndpoint string = ''
+
+@description('Extra tags for every resource.')
+param tags object = {}
+
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var allTags = union(tags, { 'azd-env-name': environmentName })
+var functionAppName = 'func-wiaudit-${resourceToken}'
+var deploymentContainerName = 'app-package-${take(resourceToken, 7)}'
+
+// /subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.OperationalInsights/workspaces/<name>
+var workspaceIdParts = split(logAnalyticsWorkspaceResourceId, '/')
+var workspaceSubscriptionId = workspaceIdParts[2]
+var workspaceResourceGroupName = workspaceIdParts[4]
+var workspaceName = last(workspaceIdParts)
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: !empty(resourceGroupName) ? resourceGroupName : 'rg-${environmentName}'
+  location: location
+  tags: allTags
+}
+
+module identity 'modules/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    name: 'id-wiaudit-${resourceToken}'
+    location: location
+    tags: allTags
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    name: 'stwiaudit${take(resourceToken, 13)}'
+    location: location
+    tags: allTags
+    deploymentContainerName: deploymentContainerName
+    functionPrincipalId: identity.outputs.principalId
+    readerPrincipalId: grantFindingsReadToPrincipal ? principalId : ''
+    readerPrincipalType: principalType
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    workspaceName: 'log-wiaudit-${resourceToken}'
+    appInsightsName: 'appi-wiaudit-${resourceToken}'
+    location: location
+    tags: allTags
+    functionPrincipalId: identity.outputs.principalId
+  }
+}
+
+module keyVault 'modules/keyvault.bicep' = {
+  name: 'keyvault'
+  scope: rg
+  params: {
+    name: 'kv-wia-${take(resourceToken, 13)}'
+    location: location
+    tags: allTags
+    teamsWebhookUrl: teamsWebhookUrl
+    functionPrincipalId: identity.outputs.principalId
+  }
+}
+
+// Log Analytics Reader on the audited workspace, deployed where the workspace lives.
+module workspaceAccess 'modules/workspace-access.bicep' = {
+  name: 'workspace-access-${resourceToken}'
+  scope: resourceGroup(workspaceSubscriptionId, workspaceResourceGroupName)
+  params: {
+    workspaceName: workspaceName
+    functionPrincipalId: identity.outputs.principalId
+  }
+}
+
+module graphPermissions 'modules/graph-permissions.bicep' = if (deployGraphPermissions) {
+  name: 'graph-permissions'
+  scope: rg
+  params: {
+    principalId: identity.outputs.principalId
+    grantMailSend: grantMailSendInEntra && !empty(mailSender)
+  }
+}
+
+module functionApp 'modules/function-app.bicep' = {
+  name: 'function-app'
+  scope: rg
+  params: {
+    name: functionAppName
+    planName: 'plan-wiaudit-${resourceToken}'
+    location: location
+    tags: allTags
+    serviceName: 'api'
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    storageAccountName: storage.outputs.name
+    storageBlobEndpoint: storage.outputs.blobEndpoint
+    storageTableEndpoint: storage.outputs.tableEndpoint
+    deploymentContainerName: storage.outputs.deploymentContainerName
+    appInsightsConnectionString: monitoring.outputs.connectionString
+    auditSchedule: auditSchedule
+    logAnalyticsWorkspaceId: workspaceAccess.outputs.customerId
+    logAnalyticsEndpoint: logAnalyticsEndpoint
+    logAnalyticsTimeoutSeconds: logAnalyticsTimeoutSeconds
+    graphEndpoint: graphEndpoint
+    ingestionDelayMinutes: ingestionDelayMinutes
+    maxLookbackDays: maxLookbackDays
+    teamsWebhookSecretUri: empty(teamsWebhookUrl) ? '' : keyVault.outputs.teamsWebhookSecretUri
+    mailSender: mailSender
+    mailTo: mailTo
+  }
+}
+
+// azd reads these into the environment (.azure/<env>/.env).
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output SERVICE_API_NAME string = functionApp.outputs.name
+output SERVICE_API_URI string = functionApp.outputs.uri
+output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
+output AZURE_FUNCTION_IDENTITY_CLIENT_ID string = identity.outputs.clientId
+output AZURE_FUNCTION_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
+output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
+output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output FINDINGS_TABLE_ENDPOINT string = storage.outputs.tableEndpoint
+output LOG_ANALYTICS_WORKSPACE_ID string = workspaceAccess.outputs.customerId
+output GRAPH_PERMISSIONS_DEPLOYED bool = deployGraphPermissions

@@ -1,0 +1,224 @@
+// The Function App on the Flex Consumption plan (FC1), Python 3.11, running as its
+// user-assigned managed identity. No credential appears in its configuration: host storage,
+// the deployment package, Application Insights, Key Vault, Log Analytics, Table Storage and
+// Microsoft Graph are all reached with that identity.
+//
+// The app settings below are the contract with shared/settings.py: every setting the registry
+// marks `azure` is set here under the exact name the code reads, secrets only as Key Vault
+// references. tests/test_infra_settings.py keeps both sides in step.
+
+@description('Function App name.')
+param name string
+
+@description('Flex Consumption plan name.')
+param planName string
+
+@description('Azure region.')
+param location string
+
+@description('Tags for the plan and the app.')
+param tags object = {}
+
+@description('azd service name (azure.yaml) this app hosts.')
+param serviceName string = 'api'
+
+@description('Resource id of the user-assigned managed identity.')
+param identityId string
+
+@description('Client id of the user-assigned managed identity.')
+param identityClientId string
+
+@description('Name of the storage account (host storage, deployment package, findings tables).')
+param storageAccountName string
+
+@description('Blob endpoint of that account, ending in "/".')
+param storageBlobEndpoint string
+
+@description('Table endpoint of that account: FINDINGS_TABLE_ENDPOINT.')
+param storageTableEndpoint string
+
+@description('Container that holds the deployment package.')
+param deploymentContainerName string
+
+@description('Application Insights connection string (no credential: local auth is disabled).')
+param appInsightsConnectionString string
+
+@description('Maximum number of instances (Flex Consumption: 40-1000).')
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+@description('Memory per instance in MB.')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+// --- values of the product's own settings (names: shared/settings.py) ---
+
+@description('AUDIT_SCHEDULE: NCRONTAB schedule of the audit timer.')
+param auditSchedule string
+
+@description('LOG_ANALYTICS_WORKSPACE_ID: workspace (customer) id of the audited workspace.')
+param logAnalyticsWorkspaceId string
+
+@description('LOG_ANALYTICS_ENDPOINT: query endpoint; empty uses the public cloud default of the code.')
+param logAnalyticsEndpoint string = ''
+
+@description('LOG_ANALYTICS_TIMEOUT_SECONDS.')
+param logAnalyticsTimeoutSeconds int
+
+@description('GRAPH_ENDPOINT: Microsoft Graph endpoint; empty uses the public cloud default of the code.')
+param graphEndpoint string = ''
+
+@description('INGESTION_DELAY_MINUTES.')
+param ingestionDelayMinutes int
+
+@description('MAX_LOOKBACK_DAYS.')
+param maxLookbackDays int
+
+@description('Versionless Key Vault secret URI of the Teams webhook URL; empty: TEAMS_WEBHOOK_URL is not set.')
+param teamsWebhookSecretUri string = ''
+
+@description('MAIL_SENDER: mailbox the digest email is sent from; empty: no email.')
+param mailSender string = ''
+
+@description('MAIL_TO: comma-separated recipients of the digest email.')
+param mailTo string = ''
+
+resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: storageAccountName
+}
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  //checkov:skip=CKV_AZURE_225:A daily audit job catches up missed windows from its checkpoints, so a zonal outage only delays a run; zone redundancy would pin the plan to fewer regions and ZRS storage.
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    name: 'FC1'
+    tier: 'FlexConsumption'
+  }
+  properties: {
+    reserved: true
+  }
+}
+
+resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
+  //checkov:skip=CKV_AZURE_222:No VNet in this deployment: the findings HTTP API must be reachable on the public endpoint; it is HTTPS-only with TLS 1.2 and access control is the Functions auth level of its routes.
+  //checkov:skip=CKV_AZURE_17:Client certificates are not part of the findings API's access model (Functions auth level over TLS 1.2); requiring them would also break azd and portal tooling.
+  //checkov:skip=CKV_AZURE_212:Flex Consumption scales from zero and a missed timer run is caught up from checkpoints; always-ready instances would add a fixed monthly cost for no audit value.
+  //checkov:skip=CKV_AZURE_213:Flex Consumption manages instance health itself (no health-check path setting); the app has no long-running instance to take out of rotation.
+  name: name
+  location: location
+  tags: union(tags, { 'azd-service-name': serviceName })
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identityId}': {}
+    }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    clientCertEnabled: false
+    keyVaultReferenceIdentity: identityId
+    siteConfig: {
+      minTlsVersion: '1.2'
+      scmMinTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      http20Enabled: true
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${storageBlobEndpoint}${deploymentContainerName}'
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identityId
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        maximumInstanceCount: maximumInstanceCount
+        instanceMemoryMB: instanceMemoryMB
+      }
+      runtime: {
+        name: 'python'
+        version: '3.11'
+      }
+    }
+  }
+}
+
+// Settings of the Functions host itself: identity-based host storage and Entra-authenticated
+// Application Insights. (Flex Consumption takes runtime and version from functionAppConfig, so
+// FUNCTIONS_WORKER_RUNTIME / FUNCTIONS_EXTENSION_VERSION must not be set.)
+var hostSettings = {
+  AzureWebJobsStorage__accountName: storage.name
+  AzureWebJobsStorage__credential: 'managedidentity'
+  AzureWebJobsStorage__clientId: identityClientId
+  APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+}
+
+// The product's settings (shared/settings.py, every entry with azure=True).
+var productSettings = {
+  AUDIT_SCHEDULE: auditSchedule
+  LOG_ANALYTICS_WORKSPACE_ID: logAnalyticsWorkspaceId
+  LOG_ANALYTICS_ENDPOINT: logAnalyticsEndpoint
+  LOG_ANALYTICS_TIMEOUT_SECONDS: string(logAnalyticsTimeoutSeconds)
+  GRAPH_ENDPOINT: graphEndpoint
+  AZURE_CLIENT_ID: identityClientId
+  FINDINGS_TABLE_ENDPOINT: storageTableEndpoint
+  INGESTION_DELAY_MINUTES: string(ingestionDelayMinutes)
+  MAX_LOOKBACK_DAYS: string(maxLookbackDays)
+  MAIL_SENDER: mailSender
+  MAIL_TO: mailTo
+}
+
+// Secrets: Key Vault references only, resolved with keyVaultReferenceIdentity. Without a
+// webhook the setting is left out, so the app sees "not configured" rather than an unresolved
+// reference.
+var secretSettings = empty(teamsWebhookSecretUri) ? {} : {
+  TEAMS_WEBHOOK_URL: '@Microsoft.KeyVault(SecretUri=${teamsWebhookSecretUri})'
+}
+
+resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
+  //checkov:skip=CKV_AZURE_13:False positive: checkov reads every sites/config as the 'web' config; this is the 'appsettings' resource, which holds no authentication settings.
+  //checkov:skip=CKV_AZURE_63:False positive (appsettings, not the web config); HTTP logs of a Linux Flex Consumption app go to Application Insights.
+  //checkov:skip=CKV_AZURE_65:False positive (appsettings, not the web config); errors are traced to Application Insights.
+  //checkov:skip=CKV_AZURE_66:False positive (appsettings, not the web config); request traces go to Application Insights.
+  //checkov:skip=CKV_AZURE_80:False positive: a Python app, no .NET Framework.
+  //checkov:skip=CKV_AZURE_88:False positive: Flex Consumption keeps code in the blob deployment container, not Azure Files.
+  //checkov:skip=CKV_AZURE_222:False positive (appsettings, not the site); see the skip on the site resource.
+  parent: functionApp
+  name: 'appsettings'
+  properties: union(hostSettings, productSettings, secretSettings)
+}
+
+// No FTP or basic-auth (SCM) publishing: azd deploys with an Entra token.
+resource ftpPolicy 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: functionApp
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
+}
+
+resource scmPolicy 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: functionApp
+  name: 'scm'
+  properties: {
+    allow: false
+  }
+}
+
+output name string = functionApp.name
+output id string = functionApp.id
+output uri string = 'https://${functionApp.properties.defaultHostName}'

@@ -1,0 +1,79 @@
+// Key Vault in RBAC mode for the app's secrets (today: the Teams Workflows webhook URL, which is a
+// bearer capability: whoever has it can post to the channel). The app reads it through a Key
+// Vault reference resolved with its user-assigned identity; the identity may read secrets of
+// this vault and nothing else.
+
+@description('Key Vault name (3-24 characters).')
+@minLength(3)
+@maxLength(24)
+param name string
+
+@description('Azure region.')
+param location string
+
+@description('Tags.')
+param tags object = {}
+
+@description('Teams Workflows webhook URL. Empty: no secret is created and Teams notification stays off.')
+@secure()
+param teamsWebhookUrl string = ''
+
+@description('Name of the secret that holds the webhook URL.')
+param teamsWebhookSecretName string = 'teams-webhook-url'
+
+@description('Principal (object) id of the Function App\'s managed identity.')
+param functionPrincipalId string
+
+var keyVaultSecretsUser = '4633458b-17de-408a-b874-0445c86b69e6'
+
+resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
+  name: name
+  location: location
+  tags: tags
+  //checkov:skip=CKV_AZURE_109:No VNet in this deployment: the Flex Consumption app resolves its Key Vault reference over the public endpoint, which a default-deny firewall would block. Access is RBAC-only (one Secrets User assignment).
+  //checkov:skip=CKV_AZURE_189:Same reason as CKV_AZURE_109; disabling public access needs VNet integration and a private endpoint, which this template does not deploy.
+  properties: {
+    tenantId: tenant().tenantId
+    sku: {
+      family: 'A'
+      name: 'standard'
+    }
+    enableRbacAuthorization: true
+    enableSoftDelete: true
+    softDeleteRetentionInDays: 90
+    enablePurgeProtection: true
+    enabledForDeployment: false
+    enabledForDiskEncryption: false
+    enabledForTemplateDeployment: false
+    publicNetworkAccess: 'Enabled'
+    networkAcls: {
+      defaultAction: 'Allow'
+      bypass: 'AzureServices'
+    }
+  }
+}
+
+module teamsWebhookSecret 'keyvault-secret.bicep' = if (!empty(teamsWebhookUrl)) {
+  name: 'secret-${teamsWebhookSecretName}'
+  params: {
+    vaultName: vault.name
+    name: teamsWebhookSecretName
+    value: teamsWebhookUrl
+    contentType: 'text/uri-list'
+  }
+}
+
+resource secretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(vault.id, functionPrincipalId, keyVaultSecretsUser)
+  scope: vault
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultSecretsUser)
+    principalId: functionPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+output id string = vault.id
+output name string = vault.name
+// Versionless URI: the app picks up a rotated secret without a redeployment.
+output teamsWebhookSecretUri string = '${vault.properties.vaultUri}secrets/${teamsWebhookSecretName}'
