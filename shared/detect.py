@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from shared.catalog.model import Detection
 from shared.catalog.render import render
 from shared.findings import Finding
-from shared.logsource.base import LogSource, Row
+from shared.logsource.base import LogQueryError, LogSource, Row
+from shared.windows import slices
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
@@ -64,3 +66,28 @@ def _summary(detection: Detection, row: Row) -> str:
     if not template:
         return detection.name
     return _PLACEHOLDER.sub(lambda match: _text(row.get(match.group(1))), template).strip()
+
+
+@dataclass
+class CatalogRun:
+    """Findings of every detection over a range, and the detections that failed (the others still ran)."""
+
+    findings: list[Finding] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+    windows: int = 0
+
+
+def run_catalog(detections: Iterable[Detection], source: LogSource, since: datetime, until: datetime,
+                progress: Callable[[Detection], None] | None = None) -> CatalogRun:
+    """Every detection over [since, until), window by window of its query frequency."""
+    run = CatalogRun()
+    for detection in detections:
+        if progress:
+            progress(detection)
+        try:
+            for start, end in slices(since, until, detection.frequency):
+                run.findings.extend(run_detection(detection, source, start, end))
+                run.windows += 1
+        except LogQueryError as error:
+            run.errors[detection.id] = str(error)
+    return run

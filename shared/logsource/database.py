@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import duckdb_kql
 
@@ -58,20 +58,9 @@ class LogDatabase:
 
     def insert(self, table: str, rows: Iterable[tuple[Location | None, Row]]) -> list[LoadProblem]:
         """Coerce and insert rows; a row that cannot be coerced is a problem, the others load."""
-        table = self._known_name(table)
-        problems: list[LoadProblem] = []
-        with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as spool:
-            for location, row in rows:
-                try:
-                    clean = self._coerce_row(table, row)
-                except ValueError as error:
-                    problems.append(LoadProblem(location or Location(Path("<rows>"), 0), str(error)))
-                    continue
-                spool.write(json.dumps(clean, separators=(",", ":"), default=str) + "\n")
-        try:
-            self._copy_in(table, Path(spool.name))
-        finally:
-            Path(spool.name).unlink()
+        spools = _Spools(self)
+        problems = [problem for location, row in rows if (problem := spools.add(table, location, row))]
+        spools.copy_in()
         return problems
 
     def _known_name(self, table: str) -> str:
@@ -127,11 +116,11 @@ class LogDatabase:
         if not folder.is_dir():
             raise FileNotFoundError(f"log folder {folder} does not exist")
         report = LoadReport()
+        spools = _Spools(self)
         for path, hint in _log_files(folder):
             if progress:
                 progress(path)
             report.files += 1
-            batches: dict[str, list[tuple[Location, Row]]] = defaultdict(list)
             for record in read_records(path):
                 if record.data is None:
                     report.problems.append(LoadProblem(record.location, record.error))
@@ -141,12 +130,41 @@ class LogDatabase:
                 except UnknownCategory as error:
                     report.problems.append(LoadProblem(record.location, str(error)))
                     continue
-                batches[table].append((record.location, row))
-            for table, rows in batches.items():
-                rejected = self.insert(table, rows)
-                report.problems.extend(rejected)
-                report.rows[self._known_name(table)] += len(rows) - len(rejected)
+                problem = spools.add(table, record.location, row)
+                if problem:
+                    report.problems.append(problem)
+                else:
+                    report.rows[self._known_name(table)] += 1
+        spools.copy_in()
         return report
+
+
+class _Spools:
+    """One JSON-lines spool file per table, copied into DuckDB in one statement per table."""
+
+    def __init__(self, database: LogDatabase) -> None:
+        self.database = database
+        self.files: dict[str, IO[str]] = {}
+
+    def add(self, table: str, location: Location | None, row: Row) -> LoadProblem | None:
+        table = self.database._known_name(table)
+        try:
+            clean = self.database._coerce_row(table, row)
+        except ValueError as error:
+            return LoadProblem(location or Location(Path("<rows>"), 0), str(error))
+        if table not in self.files:
+            self.files[table] = tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False)  # noqa: SIM115
+        self.files[table].write(json.dumps(clean, separators=(",", ":"), default=str) + "\n")
+        return None
+
+    def copy_in(self) -> None:
+        for table, handle in self.files.items():
+            handle.close()
+            try:
+                self.database._copy_in(table, Path(handle.name))
+            finally:
+                Path(handle.name).unlink()
+        self.files.clear()
 
 
 def _case_distinct(columns: dict[str, str]) -> dict[str, str]:

@@ -1,0 +1,17 @@
+"""The `wiaudit` command line: one Typer app, a module per command group."""
+
+from __future__ import annotations
+
+import typer
+
+from shared.cli import detections, logs, sample
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="Audit Microsoft Entra workload identities: service principals and managed identities.")
+app.add_typer(detections.app, name="detections")
+logs.register(app)
+sample.register(app)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""A deterministic sample tenant: a directory snapshot, logs of every table, and labelled attack stories."""

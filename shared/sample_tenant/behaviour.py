@@ -1,0 +1,122 @@
+"""Everyday activity of the sample tenant: the background every detection must stay silent on.
+
+Pipelines sign in and deploy, jobs call Graph, an HR sync updates users, managed identities read
+their Key Vault secrets and rotate their own certificates. A credential past its end date makes
+sign-ins fail, as it would.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import datetime, timedelta
+
+from shared.directory.model import PasswordCredential
+from shared.sample_tenant import records
+from shared.sample_tenant.identities import IdentityFactory, Workload
+from shared.sample_tenant.logbook import LogBook
+
+DEPLOY_OPERATIONS = ("Microsoft.Web/sites/write", "Microsoft.Resources/deployments/write",
+                     "Microsoft.Web/sites/config/write", "Microsoft.Storage/storageAccounts/write")
+
+
+class Activity:
+    def __init__(self, factory: IdentityFactory, book: LogBook, tenant_id: str, now: datetime) -> None:
+        self.factory = factory
+        self.rng: random.Random = factory.rng
+        self.book = book
+        self.tenant_id = tenant_id
+        self.now = now
+
+    def day(self, workload: Workload, day_start: datetime) -> None:
+        count = max(1, workload.sign_ins_per_day + self.rng.randint(-1, 1))
+        for moment in sorted(day_start + timedelta(seconds=self.rng.randint(0, 86399)) for _ in range(count)):
+            if moment >= self.now:
+                continue
+            if workload.app is None:
+                self.managed_identity_session(workload, moment)
+            else:
+                self.application_session(workload, moment)
+        if workload.app is None and self.rng.random() < 1 / 30:
+            self.certificate_rotation(workload, day_start + timedelta(hours=self.rng.randint(0, 23)))
+
+    def application_session(self, workload: Workload, moment: datetime, ip: str | None = None,
+                            credential: object | None = None) -> str:
+        """A sign-in and what the token is then used for; returns the token id."""
+        credential = credential or workload.credential
+        expired = credential is not None and credential.endDateTime is not None and credential.endDateTime <= moment
+        token = self.app_sign_in(workload, moment, ip or workload.home_ip, "7000222" if expired else "0", credential)
+        if expired:
+            return token
+        if workload.kind == "pipeline":
+            for offset in range(self.rng.randint(1, 2)):
+                self.deploy(workload, moment + timedelta(minutes=2 + offset), self.rng.choice(DEPLOY_OPERATIONS),
+                            token, ip or workload.home_ip)
+        if workload.kind == "automation":
+            for _ in range(self.rng.randint(1, 2)):
+                user = self.rng.choice(self.factory.users)
+                self.directory_change(workload, moment + timedelta(minutes=1), "Update user",
+                                      [{"id": user.id, "displayName": user.userPrincipalName, "type": "User"}])
+        return token
+
+    def app_sign_in(self, workload: Workload, moment: datetime, ip: str, result: str, credential: object | None,
+                    key_id: str | None = None) -> str:
+        token = self.factory.guid()[:22]
+        secret = isinstance(credential, PasswordCredential)
+        self.book.add("sp", moment, records.sign_in(
+            self.tenant_id, moment, sp_id=workload.sp.id, sp_name=workload.name, app_id=workload.sp.appId, ip=ip,
+            result=result, resource=workload.resource, resource_id=workload.resource_app_id,
+            credential_type="clientSecret" if secret or credential is None else "clientAssertion",
+            key_id=key_id if key_id is not None else (credential.keyId if credential else ""),
+            thumbprint="" if secret or credential is None else credential.customKeyIdentifier or "",
+            token_id=token, request_id=self.factory.guid(), asn=8075 if ip.startswith("20.") else 208323))
+        return token
+
+    def deploy(self, workload: Workload, moment: datetime, operation: str, token: str, ip: str) -> None:
+        provider_and_type = "/".join(operation.split("/")[:2])
+        resource = (f"/subscriptions/{self.factory.subscription_id}/resourceGroups/rg-{workload.name}"
+                    f"/providers/{provider_and_type}/{workload.name}")
+        self.book.add("activity", moment, records.activity(
+            self.tenant_id, moment, caller_id=workload.sp.id, app_id=workload.sp.appId, ip=ip, operation=operation,
+            resource_id=resource, token_id=token, correlation_id=self.factory.guid()))
+
+    def directory_change(self, workload: Workload, moment: datetime, operation: str, targets: list[dict]) -> None:
+        initiated = {"app": {"appId": workload.sp.appId, "displayName": workload.name,
+                             "servicePrincipalId": workload.sp.id}}
+        self.book.add("audit", moment, records.audit_row(
+            self.tenant_id, moment, record_id=f"Directory_{self.factory.guid()}", operation=operation,
+            category="UserManagement", initiated_by=initiated, targets=targets))
+
+    def managed_identity_session(self, workload: Workload, moment: datetime, associated: str | None = None,
+                                 secrets: list[str] | None = None, vault_id: str | None = None) -> None:
+        associated = associated or workload.associated_resource
+        vault_id = vault_id or workload.vault_id
+        msi = {"msiType": "UserAssigned" if workload.kind == "user-assigned" else "SystemAssigned",
+               "associatedResourceId": associated}
+        self.book.add("mi", moment, records.sign_in(
+            self.tenant_id, moment, sp_id=workload.sp.id, sp_name=workload.name, app_id=workload.sp.appId, ip="",
+            result="0", resource=workload.resource, resource_id=workload.resource_app_id,
+            credential_type="managedIdentity", token_id=self.factory.guid()[:22], request_id=self.factory.guid(),
+            managed_identity=msi))
+        if not vault_id:
+            return
+        for offset, secret in enumerate(secrets or workload.secrets):
+            self.book.add("keyvault", moment, records.keyvault_read(
+                moment + timedelta(seconds=1 + offset), vault_id=vault_id, secret=secret,
+                caller_id=workload.sp.id, app_id=workload.sp.appId, ip=f"10.1.{self.rng.randint(0, 9)}.4",
+                request_id=self.factory.guid()))
+
+    def certificate_rotation(self, workload: Workload, moment: datetime) -> None:
+        """Managed identities renew their own certificate: routine, never a finding."""
+        if moment >= self.now:
+            return
+        key_id = self.factory.guid()
+        target = {"id": workload.sp.id, "displayName": workload.name, "type": "ServicePrincipal",
+                  "modifiedProperties": [{"displayName": "KeyDescription", "oldValue": "[]", "newValue": json.dumps(
+                      [records.key_description(key_id, "AsymmetricX509Cert", "Verify", "MSI")])}]}
+        self.book.add("audit", moment, records.audit_row(
+            self.tenant_id, moment, record_id=f"Directory_{self.factory.guid()}",
+            operation="Add service principal credentials", category="ApplicationManagement",
+            initiated_by={"app": {"appId": None, "displayName": "Managed Service Identity",
+                                  "servicePrincipalId": self.factory.guid()}},
+            targets=[target]))

@@ -1,0 +1,93 @@
+"""Build log records in the raw diagnostic-settings shape Entra and Azure write to Storage,
+and AuditLogs rows in the Log Analytics export shape."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+Record = dict[str, Any]
+OBJECT_ID_CLAIM = "http://schemas.microsoft.com/identity/claims/objectidentifier"
+
+
+def iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _envelope(tenant_id: str, moment: datetime, category: str, operation: str, result_type: str) -> Record:
+    return {
+        "time": iso(moment), "resourceId": f"/tenants/{tenant_id}/providers/Microsoft.aadiam",
+        "operationName": operation, "operationVersion": "1.0", "category": category, "tenantId": tenant_id,
+        "resultType": result_type, "resultSignature": "None", "durationMs": 0, "Level": 4,
+    }
+
+
+def sign_in(tenant_id: str, moment: datetime, *, sp_id: str, sp_name: str, app_id: str, ip: str, result: str,
+            resource: str, resource_id: str, credential_type: str, key_id: str = "", thumbprint: str = "",
+            token_id: str, request_id: str, asn: int = 8075, country: str = "US",
+            managed_identity: Record | None = None) -> Record:
+    """A ServicePrincipalSignInLogs record, or ManagedIdentitySignInLogs when `managed_identity` is given."""
+    category = "ManagedIdentitySignInLogs" if managed_identity else "ServicePrincipalSignInLogs"
+    record = _envelope(tenant_id, moment, category, "Sign-in activity", result)
+    record["callerIpAddress"] = ip
+    record["location"] = country if ip else ""
+    properties: Record = {
+        "id": request_id, "createdDateTime": iso(moment), "appId": app_id, "ipAddress": ip,
+        "status": {"errorCode": int(result), "failureReason": "" if result == "0" else f"AADSTS{result}"},
+        "location": {"city": "", "countryOrRegion": country} if ip else {},
+        "resourceDisplayName": resource, "resourceId": resource_id, "servicePrincipalId": sp_id,
+        "servicePrincipalName": sp_name, "servicePrincipalCredentialKeyId": key_id,
+        "servicePrincipalCredentialThumbprint": thumbprint, "clientCredentialType": credential_type,
+        "uniqueTokenIdentifier": token_id, "conditionalAccessStatus": "notApplied",
+        "autonomousSystemNumber": asn if ip else None,
+    }
+    if managed_identity:
+        properties["managedServiceIdentity"] = managed_identity
+    record["properties"] = properties
+    return record
+
+
+def audit_row(tenant_id: str, moment: datetime, *, record_id: str, operation: str, category: str,
+              initiated_by: Record, targets: list[Record], additional: list[Record] | None = None) -> Record:
+    """An AuditLogs row as a Log Analytics export writes it: dynamic columns as JSON text."""
+    return {
+        "TenantId": tenant_id, "AADTenantId": tenant_id, "SourceSystem": "Azure AD", "TimeGenerated": iso(moment),
+        "ActivityDateTime": iso(moment), "OperationName": operation, "ActivityDisplayName": operation,
+        "OperationVersion": "1.0", "Category": category, "Result": "success", "Id": record_id,
+        "CorrelationId": record_id[-36:], "LoggedByService": "Core Directory", "Level": "4",
+        "InitiatedBy": json.dumps(initiated_by), "TargetResources": json.dumps(targets),
+        "AdditionalDetails": json.dumps(additional or []), "Type": "AuditLogs",
+    }
+
+
+def key_description(key_id: str, key_type: str, usage: str, name: str) -> str:
+    return f"[KeyIdentifier={key_id},KeyType={key_type},KeyUsage={usage},DisplayName={name}]"
+
+
+def activity(tenant_id: str, moment: datetime, *, caller_id: str, app_id: str, ip: str, operation: str,
+             resource_id: str, token_id: str, correlation_id: str, status: str = "Success") -> Record:
+    """An Azure activity log record (category Administrative) as diagnostic settings write it."""
+    claims = {"appid": app_id, "uti": token_id, OBJECT_ID_CLAIM: caller_id, "ipaddr": ip, "idtyp": "app"}
+    return {
+        "time": iso(moment), "resourceId": resource_id, "operationName": operation, "category": "Administrative",
+        "resultType": status, "resultSignature": "Succeeded.OK" if status == "Success" else "Failed",
+        "callerIpAddress": ip, "correlationId": correlation_id, "level": "Information", "tenantId": tenant_id,
+        "identity": {"authorization": {"action": operation, "scope": resource_id}, "claims": claims},
+        "properties": {"statusCode": "OK" if status == "Success" else "Forbidden", "eventCategory": "Administrative"},
+    }
+
+
+def keyvault_read(moment: datetime, *, vault_id: str, secret: str, caller_id: str, app_id: str, ip: str,
+                  request_id: str, result: str = "Success") -> Record:
+    """A Key Vault AuditEvent record (SecretGet); Log Analytics flattens it into AzureDiagnostics."""
+    vault = vault_id.rstrip("/").split("/")[-1]
+    return {
+        "time": iso(moment), "resourceId": vault_id.upper(), "operationName": "SecretGet", "operationVersion": "7.4",
+        "category": "AuditEvent", "resultType": result, "resultSignature": "OK" if result == "Success" else "Forbidden",
+        "durationMs": "12", "callerIpAddress": ip, "correlationId": request_id,
+        "identity": {"claim": {"oid": caller_id, "appid": app_id, OBJECT_ID_CLAIM: caller_id}},
+        "properties": {"id": f"https://{vault.lower()}.vault.azure.net/secrets/{secret}/0f1e2d3c",
+                       "requestUri": f"https://{vault.lower()}.vault.azure.net/secrets/{secret}?api-version=7.4",
+                       "httpStatusCode": 200 if result == "Success" else 403, "isAccessPolicyMatch": True},
+    }
