@@ -1,0 +1,25 @@
+"""The MITRE ATT&CK (Enterprise) techniques the catalog uses, with the tactics each belongs to.
+
+Extend it when a detection maps a new technique; the catalog tests refuse unknown ids and
+techniques mapped without one of their tactics.
+"""
+
+TECHNIQUE_TACTICS: dict[str, tuple[str, ...]] = {
+    "T1078": ("DefenseEvasion", "Persistence", "PrivilegeEscalation", "InitialAccess"),
+    "T1098": ("Persistence", "PrivilegeEscalation"),
+    "T1110": ("CredentialAccess",),
+    "T1136": ("Persistence",),
+    "T1484": ("DefenseEvasion", "PrivilegeEscalation"),
+    "T1528": ("CredentialAccess",),
+    "T1550": ("DefenseEvasion", "LateralMovement"),
+    "T1552": ("CredentialAccess",),
+    "T1555": ("CredentialAccess",),
+    "T1556": ("CredentialAccess", "DefenseEvasion", "Persistence"),
+    "T1580": ("Discovery",),
+    "T1606": ("CredentialAccess",),
+}
+
+
+def tactics_of(technique: str) -> tuple[str, ...]:
+    """Tactics of a technique or sub-technique (T1098.001 -> those of T1098); () when unknown."""
+    return TECHNIQUE_TACTICS.get(technique.split(".")[0], ())

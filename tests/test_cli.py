@@ -1,0 +1,91 @@
+"""The wiaudit commands, run the way a user runs them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from shared.cli import app
+from shared.sample_tenant.generator import generate
+
+runner = CliRunner(env={"COLUMNS": "250"})
+
+
+@pytest.fixture(scope="module")
+def tenant(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("cli-tenant")
+    generate(out, seed=7, service_principals=20, days=10)
+    return out
+
+
+def _scenario(tenant: Path, scenario_id: str) -> dict:
+    manifest = json.loads((tenant / "manifest.json").read_text())
+    return next(s for s in manifest["scenarios"] if s["id"] == scenario_id)
+
+
+def test_detections_list_and_markdown():
+    table = runner.invoke(app, ["detections", "list"])
+    markdown = runner.invoke(app, ["detections", "list", "--markdown"])
+    assert table.exit_code == 0 and "Service principal sign-in failures" in table.output
+    assert markdown.output.startswith("| Detection | Severity | Tables | Tactics |")
+
+
+def test_detections_test_one_and_unknown():
+    one = runner.invoke(app, ["detections", "test", "sp_signin_failures"])
+    unknown = runner.invoke(app, ["detections", "test", "no_such_rule"])
+    assert one.exit_code == 0 and "all detection tests passed" in one.output
+    assert one.output.count("pass ") == 3
+    assert unknown.exit_code == 2 and "'no_such_rule' matches 0 detections" in unknown.output
+
+
+def test_detections_validate():
+    result = runner.invoke(app, ["detections", "validate"])
+    assert result.exit_code == 0, result.output
+    assert "INVALID" not in result.output and result.output.count("valid ") >= 5
+
+
+def test_detect_prints_findings_as_json(tenant):
+    result = runner.invoke(app, ["detect", "--logs", str(tenant / "logs"), "--now", "2026-03-15T06:00:00Z",
+                                 "--since", "2026-03-12T00:00:00Z", "--json"])
+    assert result.exit_code == 0, result.output
+    findings = json.loads(result.stdout)
+    expired = _scenario(tenant, "expired-secret")
+    assert any(f["principal_id"] == expired["principal_id"] and f["detection_name"] ==
+               "Service principal sign-in failures" for f in findings)
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (["--now", "yesterday"], "'yesterday' is not a date and time"),
+    (["--now", "2026-03-15T00:00:00Z", "--since", "2026-03-16T00:00:00Z"], "--since must be before --now"),
+])
+def test_detect_rejects_bad_times(tenant, arguments, message):
+    result = runner.invoke(app, ["detect", "--logs", str(tenant / "logs"), *arguments])
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_detect_rejects_a_missing_folder(tmp_path):
+    result = runner.invoke(app, ["detect", "--logs", str(tmp_path / "nope")])
+    assert result.exit_code == 2 and "is not a folder" in result.output
+
+
+def test_trail_fills_the_ip_of_a_directory_change_from_the_sign_in(tenant):
+    automation = _scenario(tenant, "automation-role-change")
+    result = runner.invoke(app, ["trail", automation["principal_id"], "--logs", str(tenant / "logs"),
+                                 "--now", "2026-03-15T06:00:00Z", "--since", "2026-03-14T00:00:00Z"])
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.output.splitlines() if "Add member to role" in line)
+    assert "(from sign-in)" in line and "20." in line
+
+
+def test_sample_tenant_refuses_a_non_empty_folder(tenant):
+    result = runner.invoke(app, ["sample-tenant", "--out", str(tenant)])
+    assert result.exit_code == 2 and "is not empty" in result.output
+
+
+def test_demo_finds_every_story(tenant):
+    result = runner.invoke(app, ["demo", "--tenant", str(tenant)])
+    assert result.exit_code == 0, result.output
+    assert "6 of 6 injected scenarios found" in result.output
