@@ -1,0 +1,104 @@
+"""StoredFinding <-> table entities: the finding row, its occurrence rows and its index rows.
+
+Finding row   table `<prefix>findings`, PartitionKey = shard (first hex digit of the id),
+              RowKey = id. Evidence/context/entities as JSON strings (see trim.py).
+Occurrence    same table and partition, RowKey = `<id>_<occurrence id>`: one per window,
+              written in the same transaction as the finding row.
+Index rows    table `<prefix>index`, PartitionKey = `s~<status>`, `v~<severity>`,
+              `d~<detection>`, `p~<principal id or name, lower case>` (hashed if unsafe),
+              RowKey = `<inverted last_detected>_<id>` (newest first), with the few fields
+              the remaining filters need.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from shared.findings import Finding
+from shared.severity import severity_rank
+from shared.store.keys import key_part, newest_first_key
+from shared.store.model import COMMENT_MAX, StoredFinding
+from shared.store.trim import PROPERTY_UNITS, TEXT_UNITS, fit_text, to_json_property
+
+SHARDS = "0123456789abcdef"
+_JSON_UNITS = {"entities": 8_000, "evidence": PROPERTY_UNITS, "context": PROPERTY_UNITS}
+_TEXT_UNITS = {"detection_id": 1_000, "detection_name": 1_000, "principal_id": 1_000, "principal_name": 1_000,
+               "summary": TEXT_UNITS, "comment": COMMENT_MAX, "triaged_by": 256}
+_DATETIMES = ("window_start", "window_end", "first_seen", "last_seen", "triaged_at", "first_detected",
+              "last_detected")
+
+
+def shard(finding_id: str) -> str:
+    return finding_id[:1] if finding_id[:1] in SHARDS else "x"
+
+
+def occurrence_key(finding: Finding) -> str:
+    return f"{finding.id}_{finding.occurrence_id}"
+
+
+def plain_datetime(value: datetime | None) -> datetime | None:
+    """The SDK's TablesEntityDatetime as a plain datetime (it would otherwise leak into models)."""
+    return None if value is None else datetime.fromisoformat(value.isoformat())
+
+
+def finding_entity(finding: StoredFinding) -> tuple[dict[str, Any], bool]:
+    """The finding row and whether anything had to be trimmed to fit."""
+    trimmed = False
+    entity: dict[str, Any] = {
+        "PartitionKey": shard(finding.id), "RowKey": finding.id, "kind": "finding", "id": finding.id,
+        "severity": finding.severity, "severity_rank": severity_rank(finding.severity), "status": finding.status,
+        "occurrences": finding.occurrences, "sort_key": newest_first_key(finding.last_detected, finding.id),
+    }
+    for name, units in _TEXT_UNITS.items():
+        value = getattr(finding, name)
+        if value is not None:
+            entity[name], cut = fit_text(value, units)
+            trimmed |= cut
+    for name, units in _JSON_UNITS.items():
+        value = getattr(finding, name)
+        if value is not None:
+            entity[name], cut = to_json_property(value, units)
+            trimmed |= cut
+    for name in _DATETIMES:
+        value = getattr(finding, name)
+        if value is not None:
+            entity[name] = value
+    entity["evidence_trimmed"] = finding.evidence_trimmed or trimmed
+    return entity, entity["evidence_trimmed"]
+
+
+def finding_from_entity(entity: dict[str, Any]) -> StoredFinding:
+    data: dict[str, Any] = {name: entity.get(name) for name in StoredFinding.model_fields if name in entity}
+    for name in _JSON_UNITS:
+        if name in entity:
+            data[name] = json.loads(entity[name])
+    for name in _DATETIMES:
+        data[name] = plain_datetime(entity.get(name))
+    return StoredFinding.model_validate(data)
+
+
+def index_partitions(finding: StoredFinding) -> set[str]:
+    """Every index partition the finding belongs in (one row in each)."""
+    partitions = {f"s~{finding.status}", f"v~{finding.severity}", key_part("d", finding.detection_id)}
+    for principal in {finding.principal_id.lower(), finding.principal_name.lower()} - {""}:
+        partitions.add(key_part("p", principal))
+    return partitions
+
+
+def index_rows(finding: StoredFinding) -> list[dict[str, Any]]:
+    row_key = newest_first_key(finding.last_detected, finding.id)
+    fields = {
+        "RowKey": row_key, "id": finding.id, "last_detected": finding.last_detected,
+        "severity_rank": severity_rank(finding.severity), "status": finding.status,
+        "detection_id": fit_text(finding.detection_id, 1_000)[0],
+        "principal_id": fit_text(finding.principal_id.lower(), 1_000)[0],
+        "principal_name": fit_text(finding.principal_name.lower(), 1_000)[0],
+    }
+    return [{"PartitionKey": partition, **fields} for partition in sorted(index_partitions(finding))]
+
+
+def index_keys(finding: StoredFinding) -> set[tuple[str, str]]:
+    row_key = newest_first_key(finding.last_detected, finding.id)
+    return {(partition, row_key) for partition in index_partitions(finding)}

@@ -1,0 +1,193 @@
+"""Storing findings: idempotent upsert by fingerprint, recurrence, triage.
+
+Write order (each step idempotent, so a crash part-way is repaired by re-running the window):
+outbox rows for new findings -> index rows of the new state -> finding row + occurrence rows
+(one transaction per partition chunk; conditional on the ETag read, so a concurrent triage is
+never overwritten) -> deletion of index rows of the old state. Queries re-check every index
+row against its finding, so a row left over by a crash is skipped, never returned.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import HttpResponseError
+from azure.data.tables import TableEntity, UpdateMode
+
+from shared.findings import Finding
+from shared.store.base import StoreBase
+from shared.store.batch import Operation, delete, submit
+from shared.store.codec import (
+    finding_entity,
+    finding_from_entity,
+    index_keys,
+    index_rows,
+    occurrence_key,
+    plain_datetime,
+    shard,
+)
+from shared.store.keys import utc
+from shared.store.model import COMMENT_MAX, StoredFinding, UpsertResult, check_status
+from shared.store.outbox import enqueue
+
+MAX_ATTEMPTS = 5
+READ_THREADS = 8
+_FACTS = ("detection_id", "detection_name", "severity", "principal_id", "principal_name", "entities",
+          "window_start", "window_end", "summary", "evidence", "context")
+
+
+@dataclass
+class _State:
+    """What the table holds for one finding id: its row (or None) and its occurrence row keys."""
+
+    entity: TableEntity | None
+    occurrences: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _Plan:
+    id: str
+    kind: str  # new | recurring | unchanged
+    stored: StoredFinding | None = None
+    operations: list[Operation] = field(default_factory=list)
+    old_index: set[tuple[str, str]] = field(default_factory=set)
+
+
+def _min(*values: datetime | None) -> datetime | None:
+    present = [utc(value) for value in values if value is not None]
+    return min(present) if present else None
+
+
+def _max(*values: datetime | None) -> datetime | None:
+    present = [utc(value) for value in values if value is not None]
+    return max(present) if present else None
+
+
+class FindingWrites(StoreBase):
+    def get_finding(self, finding_id: str) -> StoredFinding | None:
+        entity = self._get(self.findings, shard(finding_id), finding_id) if finding_id else None
+        return finding_from_entity(entity) if entity is not None and entity.get("kind") == "finding" else None
+
+    def _read_state(self, finding_id: str) -> _State:
+        rows = self._query(self.findings, "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+                           {"pk": shard(finding_id), "lo": finding_id, "hi": f"{finding_id}`"})
+        state = _State(None)
+        for row in rows:
+            if row["RowKey"] == finding_id:
+                state.entity = row
+            else:
+                state.occurrences.add(row["RowKey"])
+        return state
+
+    def _read_states(self, ids: Sequence[str]) -> dict[str, _State]:
+        with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
+            return dict(zip(ids, pool.map(self._read_state, ids), strict=True))
+
+    def upsert_findings(self, findings: Sequence[Finding], run_id: str, now: datetime) -> UpsertResult:
+        """Store a run's findings: new ones created, recurring ones updated (triage kept), re-runs no-ops."""
+        windows: dict[str, dict[str, Finding]] = defaultdict(dict)
+        for finding in findings:
+            windows[finding.id][finding.occurrence_id] = finding
+        now = utc(now)
+        result = UpsertResult()
+        pending = sorted(windows)
+        for _ in range(MAX_ATTEMPTS):
+            if not pending:
+                break
+            states = self._read_states(pending)
+            plans = {fid: self._plan(fid, list(windows[fid].values()), states[fid], run_id, now) for fid in pending}
+            conflicted, transactions = self._write(list(plans.values()))
+            result.transactions += transactions
+            for fid, plan in plans.items():
+                if fid not in conflicted:
+                    getattr(result, plan.kind).append(fid)
+            pending = sorted(conflicted)
+        if pending:
+            raise RuntimeError(f"findings kept changing while being stored, gave up: {', '.join(pending)}")
+        return result
+
+    def _plan(self, finding_id: str, windows: list[Finding], state: _State, run_id: str, now: datetime) -> _Plan:
+        fresh = sorted((f for f in windows if occurrence_key(f) not in state.occurrences),
+                       key=lambda f: utc(f.window_end))
+        if not fresh:
+            return _Plan(finding_id, "unchanged")
+        latest = fresh[-1]
+        facts = {name: getattr(latest, name) for name in _FACTS}
+        first_seen = _min(*(f.first_seen for f in fresh))
+        last_seen = _max(*(f.last_seen for f in fresh))
+        operations: list[Operation] = []
+        if state.entity is None:
+            stored = StoredFinding(id=finding_id, **facts, first_seen=first_seen, last_seen=last_seen,
+                                   first_detected=now, last_detected=now, occurrences=len(fresh))
+            kind, old_index = "new", set()
+            entity, _ = finding_entity(stored)
+            operations.append(("create", entity))
+        else:
+            previous = finding_from_entity(state.entity)
+            newer = utc(latest.window_end) >= utc(previous.window_end)
+            update: dict[str, Any] = dict(facts, evidence_trimmed=False) if newer else {}
+            update.update(first_seen=_min(previous.first_seen, first_seen),
+                          last_seen=_max(previous.last_seen, last_seen), last_detected=now,
+                          occurrences=len(state.occurrences) + len(fresh))
+            stored = previous.model_copy(update=update)
+            kind, old_index = "recurring", index_keys(previous)
+            entity, _ = finding_entity(stored)
+            operations.append(("update", entity, {"mode": UpdateMode.REPLACE, "etag": state.entity.metadata["etag"],
+                                                  "match_condition": MatchConditions.IfNotModified}))
+        stored.evidence_trimmed = entity["evidence_trimmed"]
+        for finding in fresh:
+            operations.append(("upsert", {
+                "PartitionKey": shard(finding_id), "RowKey": occurrence_key(finding), "kind": "occurrence",
+                "id": finding_id, "window_start": finding.window_start, "window_end": finding.window_end,
+                "run_id": run_id, "detected": now}, {"mode": UpdateMode.REPLACE}))
+        return _Plan(finding_id, kind, stored, operations, old_index)
+
+    def _write(self, plans: list[_Plan]) -> tuple[set[str], int]:
+        """Write the planned changes in the crash-safe order; returns (ids that hit a conflict, transactions)."""
+        changed = [plan for plan in plans if plan.stored is not None]
+        new = [plan.id for plan in changed if plan.kind == "new"]
+        transactions = sum(enqueue(self.outbox, channel, new, self.transactions) for channel in self.channels)
+        upserts = [(plan.id, [("upsert", row, {"mode": UpdateMode.REPLACE})]) for plan in changed
+                   for row in index_rows(plan.stored)]
+        transactions += submit(self.index, upserts, self.transactions)[0]
+        count, conflicted = submit(self.findings, [(plan.id, plan.operations) for plan in changed],
+                                   self.transactions, tolerate_conflicts=True)
+        transactions += count
+        stale = [key for plan in changed if plan.id not in conflicted
+                 for key in plan.old_index - index_keys(plan.stored)]
+        transactions += delete(self.index, stale, self.transactions)
+        return {str(tag) for tag in conflicted}, transactions
+
+    def triage(self, finding_id: str, status: str, comment: str, by: str, now: datetime) -> StoredFinding:
+        """Record an analyst's decision; KeyError for an unknown id, ValueError for a bad status or comment."""
+        check_status(status)
+        if len(comment) > COMMENT_MAX:
+            raise ValueError(f"comment is longer than {COMMENT_MAX} characters")
+        if not by:
+            raise ValueError("triage needs the name of who made it")
+        for _ in range(MAX_ATTEMPTS):
+            entity = self._get(self.findings, shard(finding_id), finding_id) if finding_id else None
+            if entity is None or entity.get("kind") != "finding":
+                raise KeyError(finding_id)
+            previous = finding_from_entity(entity)
+            updated = previous.model_copy(update={"status": status, "comment": comment, "triaged_by": by,
+                                                  "triaged_at": plain_datetime(utc(now))})
+            new_entity, _ = finding_entity(updated)
+            submit(self.index, [(finding_id, [("upsert", row, {"mode": UpdateMode.REPLACE})])
+                                for row in index_rows(updated)], self.transactions)
+            try:
+                self.findings.update_entity(new_entity, mode=UpdateMode.REPLACE, etag=entity.metadata["etag"],
+                                            match_condition=MatchConditions.IfNotModified)
+            except HttpResponseError as error:
+                if error.status_code == 412:
+                    continue  # changed since read (a recurrence stored meanwhile): read again
+                raise
+            delete(self.index, index_keys(previous) - index_keys(updated), self.transactions)
+            return updated
+        raise RuntimeError(f"finding {finding_id} kept changing during triage, gave up")

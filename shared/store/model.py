@@ -1,0 +1,83 @@
+"""What the FindingStore keeps: stored findings with their triage, audit runs, triage input."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, get_args
+
+from pydantic import BaseModel, Field
+
+from shared.severity import Severity
+
+Status = Literal["new", "acknowledged", "resolved", "false_positive"]
+STATUSES: tuple[str, ...] = get_args(Status)
+RunStatus = Literal["running", "succeeded", "partial", "failed"]
+COMMENT_MAX = 4000
+
+
+def check_status(status: str) -> Status:
+    """The status itself, or ValueError naming the valid ones."""
+    if status not in STATUSES:
+        raise ValueError(f"unknown status {status!r}; expected one of {', '.join(STATUSES)}")
+    return status  # type: ignore[return-value]
+
+
+class StoredFinding(BaseModel):
+    """A Finding as the store keeps it: the latest window's facts plus what the audit and the analysts added."""
+
+    id: str
+    detection_id: str
+    detection_name: str
+    severity: Severity
+    principal_id: str
+    principal_name: str = ""
+    entities: dict[str, str]
+    window_start: datetime = Field(description="Start of the latest window it fired in")
+    window_end: datetime
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    summary: str = ""
+    evidence: dict[str, Any] = Field(default_factory=dict, description="JSON form of the query's output row")
+    context: dict[str, Any] | None = None
+    status: Status = "new"
+    comment: str = ""
+    triaged_by: str | None = None
+    triaged_at: datetime | None = None
+    first_detected: datetime = Field(description="When an audit stored it first")
+    last_detected: datetime = Field(description="When an audit stored it last (a new window)")
+    occurrences: int = Field(1, description="Number of distinct windows it fired in")
+    evidence_trimmed: bool = Field(False, description="Evidence, context or a text field was cut to fit the table")
+
+
+class Triage(BaseModel):
+    """An analyst's decision about a finding (the HTTP API's request body)."""
+
+    status: Status
+    comment: str = Field("", max_length=COMMENT_MAX)
+    by: str = Field(min_length=1, max_length=256)
+
+
+class RunRecord(BaseModel):
+    """One audit run: what it planned, what each detection found, what failed."""
+
+    id: str = Field(min_length=1, max_length=200)
+    started: datetime
+    ended: datetime | None = None
+    status: RunStatus = "running"
+    trigger: str = "timer"
+    counts: dict[str, dict[str, int]] = Field(default_factory=dict,
+                                              description='detection_id -> {"findings": n, "new": n}')
+    errors: dict[str, str] = Field(default_factory=dict, description="detection_id -> error message")
+    windows: dict[str, list[tuple[datetime, datetime]]] = Field(
+        default_factory=dict, description="detection_id -> planned (start, end) windows")
+
+
+@dataclass
+class UpsertResult:
+    """Finding ids by what the upsert did to them, and how many table transactions it took."""
+
+    new: list[str] = field(default_factory=list)
+    recurring: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    transactions: int = 0

@@ -1,0 +1,67 @@
+"""Shared pytest fixtures."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+# --- FindingStore on Azurite (shared/local/azurite.py, shared/store/) ---------------------------
+
+T0 = datetime(2024, 5, 1, 6, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[Any]:
+    """One in-memory Azurite Table service for the whole session (tests keep apart by table prefix)."""
+    from shared.local.azurite import AzuriteTable
+
+    with AzuriteTable(location=None) as running:
+        yield running
+
+
+@pytest.fixture
+def table_prefix() -> str:
+    """A fresh table-name prefix per test, so no test sees another's rows."""
+    return f"t{uuid.uuid4().hex[:16]}"
+
+
+@pytest.fixture(scope="session")
+def table_service(azurite: Any) -> Any:
+    from azure.data.tables import TableServiceClient
+
+    return TableServiceClient.from_connection_string(azurite.connection_string)
+
+
+@pytest.fixture
+def finding_store(table_service: Any, table_prefix: str) -> Any:
+    """A TableFindingStore with its own tables on the session's Azurite, channels teams and email."""
+    from shared.store import TableFindingStore
+
+    store = TableFindingStore(table_service, prefix=table_prefix, channels=("teams", "email"))
+    store.ensure_tables()
+    return store
+
+
+@pytest.fixture(scope="session")
+def make_finding() -> Callable[..., Any]:
+    """Factory of Findings: make_finding(principal="sp1", day=0, detection="det_a", **overrides)."""
+    from shared.findings import Finding
+
+    def make(principal: str = "sp1", day: int = 0, detection: str = "det_a", **overrides: Any) -> Finding:
+        start = T0 + timedelta(days=day)
+        fields: dict[str, Any] = {
+            "detection_id": detection, "detection_name": f"Detection {detection}", "severity": "Medium",
+            "principal_id": principal, "principal_name": f"name-{principal}",
+            "entities": {"Account.AadUserId": principal}, "window_start": start,
+            "window_end": start + timedelta(days=1), "first_seen": start + timedelta(hours=1),
+            "last_seen": start + timedelta(hours=2), "summary": f"{detection} fired for {principal}",
+            "evidence": {"count": 3, "ips": ["10.0.0.1"]},
+        }
+        fields.update(overrides)
+        return Finding(**fields)
+
+    return make
