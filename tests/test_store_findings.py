@@ -146,3 +146,20 @@ def test_triage(finding_store: TableFindingStore, make_finding) -> None:
     reopened = finding_store.triage(finding.id, "new", "", by="bob", now=at)
     assert reopened.status == "new"
     assert len(finding_store.query_findings()[0]) == 1
+
+
+def test_a_triage_between_read_and_write_is_not_overwritten(finding_store: TableFindingStore, make_finding) -> None:
+    first, second = make_finding(day=0), make_finding(day=1)
+    finding_store.upsert_findings([first], run_id="run1", now=NOW)
+    later = NOW + timedelta(days=1)
+    state = finding_store._read_states([first.id])[first.id]
+    stale_plan = finding_store._plan(first.id, [second], state, "run2", later)
+    finding_store.triage(first.id, "resolved", "done", by="dave", now=NOW + timedelta(hours=1))
+    conflicted, _ = finding_store._write([stale_plan])  # the ETag no longer matches
+    assert conflicted == {first.id}
+    assert finding_store.get_finding(first.id).status == "resolved"
+    result = finding_store.upsert_findings([second], run_id="run2", now=later)  # re-reads, then writes
+    stored = finding_store.get_finding(first.id)
+    assert result.recurring == [first.id] and stored.status == "resolved" and stored.occurrences == 2
+    assert [f.id for f in finding_store.query_findings(status="resolved")[0]] == [first.id]
+    assert len(finding_store.query_findings()[0]) == 1  # the stale plan's index rows are skipped
