@@ -22,6 +22,7 @@ from shared.logsource.values import DUCKDB_TYPES, coerce
 from shared.tables import table_schemas
 
 Row = dict[str, Any]
+_OPEN_SCHEMAS = {"AzureDiagnostics"}  # Log Analytics adds a column per new field
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,8 @@ class LogDatabase:
         clean: Row = {"Type": table}
         for given, value in row.items():
             name = self._column_name(table, given)
+            if name is None:
+                continue
             try:
                 clean[name] = coerce(value, columns[name])
             except (ValueError, TypeError) as error:
@@ -82,9 +85,13 @@ class LogDatabase:
         clean["Type"] = table
         return clean
 
-    def _column_name(self, table: str, name: str) -> str:
-        """The table's column for `name`, added as a string column when the table lacks it.
+    def _column_name(self, table: str, name: str) -> str | None:
+        """The table's column for `name`, added as a string column when the table lacks it; None (the value is
+        dropped) when the table has a fixed Log Analytics schema, as a workspace drops it.
 
+        Only AzureDiagnostics and tables without a schema (custom logs) grow columns. An export's own extra columns
+        (an `extend` of whoever exported it, e.g. `targetId`) must not land in AuditLogs: DuckDB folds case, so they
+        would collide with a detection's `extend TargetId = ...`.
         DuckDB names are case-insensitive, so `clientIP_s` and `clientIp_s` share one column.
         """
         columns = self._columns[table]
@@ -93,6 +100,8 @@ class LogDatabase:
         for known in columns:
             if known.lower() == name.lower():
                 return known
+        if table in table_schemas() and table not in _OPEN_SCHEMAS:
+            return None
         self.connection.execute(f'ALTER TABLE "{table}" ADD COLUMN "{name}" VARCHAR')
         columns[name] = "String"
         return name

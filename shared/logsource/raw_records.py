@@ -71,6 +71,7 @@ def _pascal(name: str) -> str:
 
 def _entra_row(table: str, record: Row) -> Row:
     columns = table_schemas()[table].columns
+    by_lower = {name.lower(): name for name in columns}
     row: Row = {}
     for key, value in record.items():
         column = _ENVELOPE.get(key)
@@ -78,8 +79,9 @@ def _entra_row(table: str, record: Row) -> Row:
             row[column] = value
     properties = record.get("properties") or {}
     for key, value in properties.items():
-        column = _RENAMES.get(key) or _pascal(key)
-        if column in columns:
+        # Case-insensitive: the signIn property `riskEventTypes_v2` is the column `RiskEventTypes_V2`.
+        column = by_lower.get((_RENAMES.get(key) or _pascal(key)).lower())
+        if column:
             row[column] = value
         extra = _AUDIT_EXTRA.get(key)
         if extra in columns:

@@ -90,6 +90,8 @@ def _read_csv(path: Path) -> Iterator[Record]:
         reader = csv.reader(handle)
         header = [_column_name(name) for name in next(reader, [])]
         for row in reader:
+            if not row:  # a blank line, as JSON lines allow too
+                continue
             location = Location(path, reader.line_num)
             if len(row) != len(header):
                 yield Record(location, None, f"expected {len(header)} fields, found {len(row)}")
