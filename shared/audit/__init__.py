@@ -1,0 +1,1 @@
+"""The audit run: plan -> detect -> inventory -> enrich -> persist -> notify."""

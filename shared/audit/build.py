@@ -1,0 +1,42 @@
+"""Build the audit pipeline from app settings: the production wiring shared by the Function
+app and `wiaudit run`. Each adapter validates its own settings and names what is missing."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+
+from shared.audit.pipeline import AuditConfig, AuditPipeline
+from shared.catalog.loader import load_catalog
+from shared.settings import read_setting
+
+
+def audit_config(environ: Mapping[str, str] | None = None) -> AuditConfig:
+    return AuditConfig(ingestion_delay=timedelta(minutes=read_setting("INGESTION_DELAY_MINUTES", environ)),
+                       max_lookback=timedelta(days=read_setting("MAX_LOOKBACK_DAYS", environ)))
+
+
+def azure_credential(environ: Mapping[str, str] | None = None):
+    """One DefaultAzureCredential for every client; AZURE_CLIENT_ID picks the user-assigned identity."""
+    from azure.identity import DefaultAzureCredential
+
+    client_id = read_setting("AZURE_CLIENT_ID", environ)
+    return DefaultAzureCredential(managed_identity_client_id=client_id) if client_id else DefaultAzureCredential()
+
+
+def pipeline_from_settings(environ: Mapping[str, str] | None = None) -> AuditPipeline:
+    """Log Analytics, Microsoft Graph, Table Storage and the configured notifiers, one credential."""
+    from shared.directory.graph import graph_directory_from_settings
+    from shared.logsource.log_analytics import log_analytics_source_from_settings
+    from shared.notify.factory import notifiers_from_settings
+    from shared.store.tables import TableFindingStore
+
+    config = audit_config(environ)
+    credential = azure_credential(environ)
+    source = log_analytics_source_from_settings(credential, environ)
+    directory = graph_directory_from_settings(credential, environ)
+    notifiers = notifiers_from_settings(credential, environ)
+    store = TableFindingStore.from_settings(credential, environ, channels=[n.channel for n in notifiers])
+    store.ensure_tables()
+    return AuditPipeline(list(load_catalog()), source, directory, store, notifiers,
+                         clock=lambda: datetime.now(UTC), config=config)

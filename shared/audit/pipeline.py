@@ -1,0 +1,139 @@
+"""One audit run, the same in Azure, in the CLI and in tests:
+plan -> detect -> inventory -> enrich -> persist -> notify.
+
+A failing detection, a failing directory read or a failing notification is recorded in the run
+and the rest goes on; the run is then `partial`. A checkpoint only moves past windows whose
+findings are stored, and a digest's findings stay pending for a channel until it accepts them.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from shared.audit.plan import plan_windows
+from shared.catalog.model import Detection
+from shared.detect import run_detection
+from shared.directory.context import DirectoryIndex, enrich
+from shared.directory.port import Directory
+from shared.findings import Finding
+from shared.logsource.base import LogQueryError, LogSource
+from shared.notify.port import Digest, NotificationError, Notifier
+from shared.store.model import RunRecord
+from shared.store.tables import TableFindingStore
+
+LEASE = "audit"
+
+
+class AuditAlreadyRunning(RuntimeError):
+    """Another audit holds the lease; this one did nothing."""
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    ingestion_delay: timedelta = timedelta(minutes=15)
+    max_lookback: timedelta = timedelta(days=7)
+    lease_duration: timedelta = timedelta(hours=1)
+
+
+@dataclass
+class AuditOutcome:
+    run: RunRecord
+    new_findings: list[str] = field(default_factory=list)
+    notified: dict[str, int] = field(default_factory=dict)  # channel -> findings delivered
+
+
+@dataclass
+class _Detected:
+    detection: Detection
+    findings: list[Finding]
+    completed_until: datetime | None  # end of the last window that ran
+
+
+class AuditPipeline:
+    def __init__(self, detections: Sequence[Detection], source: LogSource, directory: Directory,
+                 store: TableFindingStore, notifiers: Sequence[Notifier], clock: Callable[[], datetime],
+                 config: AuditConfig = AuditConfig(), progress: Callable[[str], None] = lambda message: None) -> None:
+        self.detections = detections
+        self.source = source
+        self.directory = directory
+        self.store = store
+        self.notifiers = notifiers
+        self.clock = clock
+        self.config = config
+        self.progress = progress
+
+    def run(self, trigger: str = "timer") -> AuditOutcome:
+        now = self.clock()
+        run = RunRecord(id=f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}", started=now, trigger=trigger)
+        if not self.store.acquire_lease(LEASE, run.id, self.config.lease_duration, now):
+            raise AuditAlreadyRunning("another audit run holds the lease; this run did nothing")
+        outcome = AuditOutcome(run)
+        self.store.start_run(run)
+        try:
+            detected = [self._detect(detection, run, now) for detection in self.detections]
+            index = self._inventory(run)
+            for item in detected:
+                outcome.new_findings += self._persist(item, index, run, now)
+            outcome.notified = self._notify(run, now)
+            run.status = "partial" if run.errors else "succeeded"
+        except Exception as error:
+            run.status, run.errors["run"] = "failed", f"{type(error).__name__}: {error}"
+            raise
+        finally:
+            run.ended = self.clock()
+            self.store.finish_run(run)
+            self.store.release_lease(LEASE, run.id)
+        return outcome
+
+    def _detect(self, detection: Detection, run: RunRecord, now: datetime) -> _Detected:
+        windows = plan_windows(detection.frequency, self.store.get_checkpoint(detection.id), now,
+                               self.config.ingestion_delay, self.config.max_lookback)
+        run.windows[detection.id] = windows
+        self.progress(f"{detection.name}: {len(windows)} window(s)")
+        detected = _Detected(detection, [], None)
+        for start, end in windows:
+            try:
+                detected.findings += run_detection(detection, self.source, start, end)
+            except LogQueryError as error:
+                run.errors[detection.id] = f"window {start:%Y-%m-%d %H:%M} - {end:%Y-%m-%d %H:%M}: {error}"
+                break
+            detected.completed_until = end
+        return detected
+
+    def _inventory(self, run: RunRecord) -> DirectoryIndex | None:
+        self.progress("reading the directory")
+        try:
+            return DirectoryIndex(self.directory.inventory())
+        except Exception as error:  # any adapter failure: findings are still stored, without context
+            run.errors["inventory"] = f"{type(error).__name__}: {error}"
+            return None
+
+    def _persist(self, detected: _Detected, index: DirectoryIndex | None, run: RunRecord, now: datetime) -> list[str]:
+        findings = enrich(detected.findings, index) if index else detected.findings
+        result = self.store.upsert_findings(findings, run.id, now)
+        run.counts[detected.detection.id] = {"findings": len({f.id for f in findings}), "new": len(result.new)}
+        if detected.completed_until is not None:
+            self.store.set_checkpoint(detected.detection.id, detected.completed_until)
+        return result.new
+
+    def _notify(self, run: RunRecord, now: datetime) -> dict[str, int]:
+        delivered = {}
+        for notifier in self.notifiers:
+            pending = self.store.pending_notifications(notifier.channel)
+            if not pending:
+                continue
+            self.progress(f"sending {len(pending)} finding(s) to {notifier.channel}")
+            since = min(finding.first_detected for finding in pending)
+            digest = Digest(generated_at=now, run_id=run.id, findings=pending,
+                            findings_query=f"GET /api/findings?since={since:%Y-%m-%dT%H:%M:%SZ}")
+            try:
+                notifier.send(digest)
+            except NotificationError as error:
+                run.errors[f"notify:{notifier.channel}"] = str(error)
+                continue
+            self.store.mark_notified(notifier.channel, [finding.id for finding in pending])
+            delivered[notifier.channel] = len(pending)
+        return delivered

@@ -1,0 +1,1 @@
+"""Daily digests of new findings: the Notifier port and its Teams, email and outbox adapters."""
