@@ -83,3 +83,13 @@ def test_a_wrong_expectation_fails_the_case():
     firing = next(case for case in detection.tests if case.expect)
     wrong = firing.model_copy(update={"expect": [{**firing.expect[0], "FailureCount": 99}]})
     assert not run_test(detection, wrong).passed
+
+
+def test_a_misspelt_column_in_test_rows_fails_the_case():
+    detection = CATALOG.get("sp_signin_failures")
+    silent = next(case for case in detection.tests if not case.expect)
+    rows = [{**row, "ResultTyp": "0"} for row in silent.rows["AADServicePrincipalSignInLogs"]]
+    typo = silent.model_copy(update={"rows": {"AADServicePrincipalSignInLogs": rows}})
+    problems = run_test(detection, typo).problems
+    assert problems == ("rows.AADServicePrincipalSignInLogs: 'ResultTyp' is not a column of "
+                        "AADServicePrincipalSignInLogs",)

@@ -13,6 +13,7 @@ from shared.catalog.render import render
 from shared.logsource.database import LogDatabase
 from shared.logsource.embedded import EmbeddedLogSource
 from shared.logsource.values import parse_datetime
+from shared.tables import table_schemas
 
 
 @dataclass(frozen=True)
@@ -32,8 +33,9 @@ def run_tests(detection: Detection) -> list[TestOutcome]:
 
 def run_test(detection: Detection, test: DetectionTest) -> TestOutcome:
     database = LogDatabase()
-    problems = [f"row {problem}" for table, rows in test.rows.items()
-                for problem in database.insert(table, ((None, row) for row in rows))]
+    problems = _unknown_columns(test)
+    problems += [f"row {problem}" for table, rows in test.rows.items()
+                 for problem in database.insert(table, ((None, row) for row in rows))]
     source = EmbeddedLogSource(database, now=test.window.end)
     try:
         actual = source.query(render(detection, test.window.start, test.window.end, test.parameters),
@@ -41,6 +43,14 @@ def run_test(detection: Detection, test: DetectionTest) -> TestOutcome:
     except Exception as error:  # a query failure is this test's failure, reported with the others
         return TestOutcome(detection, test, (*problems, f"query failed: {error}"))
     return TestOutcome(detection, test, tuple(problems + compare_rows(test.expect, actual)))
+
+
+def _unknown_columns(test: DetectionTest) -> list[str]:
+    """A misspelt column in a test row would be dropped on load and the case would prove nothing."""
+    schemas = table_schemas()
+    return [f"rows.{table}: {column!r} is not a column of {table}"
+            for table, rows in test.rows.items() if table in schemas and table != "AzureDiagnostics"
+            for column in sorted({name for row in rows for name in row} - set(schemas[table].columns))]
 
 
 def compare_rows(expected: list[dict[str, Any]], actual: list[dict[str, Any]]) -> list[str]:
