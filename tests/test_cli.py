@@ -85,7 +85,16 @@ def test_sample_tenant_refuses_a_non_empty_folder(tenant):
     assert result.exit_code == 2 and "is not empty" in result.output
 
 
-def test_demo_finds_every_story(tenant):
-    result = runner.invoke(app, ["demo", "--tenant", str(tenant)])
-    assert result.exit_code == 0, result.output
-    assert "6 of 6 injected scenarios found" in result.output
+def test_demo_runs_the_whole_product_and_a_second_run_finds_nothing_new(tenant, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the demo keeps Azurite's data and the outbox under ./.wiaudit
+    first = runner.invoke(app, ["demo", "--tenant", str(tenant)])
+    second = runner.invoke(app, ["demo", "--tenant", str(tenant)])
+    assert first.exit_code == 0, first.output
+    assert "6 of 6 injected scenarios found" in first.output and "Digest:" in first.output
+    outbox = sorted(path.name for path in (tmp_path / ".wiaudit" / "outbox").iterdir())
+    assert [name.rsplit("-", 1)[1] for name in outbox] == ["email.html", "email.txt", "teams.json"]
+    assert second.exit_code == 0, second.output
+    assert "Nothing new since the last run" in second.output and "6 of 6 injected scenarios found" in second.output
+    listed = runner.invoke(app, ["findings", "list", "--severity", "medium", "--json"])
+    assert listed.exit_code == 0, listed.output
+    assert {f["severity"] for f in json.loads(listed.stdout)} <= {"Medium", "High"}

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from shared.cli import detections, logs, sample
+from shared.cli import audit, detections, directory, logs, sample
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Audit Microsoft Entra workload identities: service principals and managed identities.")
 app.add_typer(detections.app, name="detections")
+app.add_typer(directory.app, name="directory")
 logs.register(app)
 sample.register(app)
+audit.register(app)
 
 
 def main() -> None:

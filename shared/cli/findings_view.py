@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from rich.table import Table
@@ -10,32 +10,37 @@ from rich.table import Table
 from shared.cli.common import SEVERITY_STYLE, console
 from shared.findings import Finding
 from shared.severity import SEVERITIES
+from shared.store.model import StoredFinding
 
 
 @dataclass
-class FindingGroup:
-    """The windows in which one finding (detection + entity) fired."""
+class FindingRow:
+    """One finding (detection + entity) and the number of windows it fired in."""
 
-    latest: Finding
+    finding: Finding | StoredFinding
     windows: int
 
 
-def group_findings(findings: Iterable[Finding]) -> list[FindingGroup]:
-    groups: dict[str, FindingGroup] = {}
+def rows_of_findings(findings: Iterable[Finding]) -> list[FindingRow]:
+    """Collapse the windows of a recurring finding into one row showing the latest."""
+    rows: dict[str, FindingRow] = {}
     for finding in sorted(findings, key=lambda f: f.window_start):
-        group = groups.get(finding.id)
-        if group is None:
-            groups[finding.id] = FindingGroup(finding, 1)
+        row = rows.get(finding.id)
+        if row is None:
+            rows[finding.id] = FindingRow(finding, 1)
         else:
-            group.latest, group.windows = finding, group.windows + 1
-    return list(groups.values())
+            row.finding, row.windows = finding, row.windows + 1
+    return list(rows.values())
 
 
-def print_findings(findings: Iterable[Finding], label: Callable[[Finding], str] | None = None) -> None:
+def rows_of_stored(findings: Iterable[StoredFinding]) -> list[FindingRow]:
+    return [FindingRow(finding, finding.occurrences) for finding in findings]
+
+
+def print_findings(rows: Sequence[FindingRow], label: Callable[[Finding | StoredFinding], str] | None = None) -> None:
     """Highest severity first; `label` adds a column (the demo names the scenario a finding matched)."""
-    groups = group_findings(findings)
     for severity in reversed(SEVERITIES):
-        chosen = [g for g in groups if g.latest.severity == severity]
+        chosen = [row for row in rows if row.finding.severity == severity]
         if not chosen:
             continue
         style = SEVERITY_STYLE[severity]
@@ -47,9 +52,9 @@ def print_findings(findings: Iterable[Finding], label: Callable[[Finding], str] 
         table.add_column("Why it matters", ratio=4)
         if label:
             table.add_column("Scenario", ratio=1)
-        for group in sorted(chosen, key=lambda g: (g.latest.detection_name, g.latest.principal_name)):
-            finding = group.latest
+        for row in sorted(chosen, key=lambda r: (r.finding.detection_name, r.finding.principal_name)):
+            finding = row.finding
             cells = [finding.detection_name, finding.principal_name or finding.principal_id,
-                     f"{finding.window_start:%Y-%m-%d %H:%M}", str(group.windows), finding.summary]
+                     f"{finding.window_start:%Y-%m-%d %H:%M}", str(row.windows), finding.summary]
             table.add_row(*cells, *([label(finding)] if label else []))
         console.print(table)

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from shared.catalog.loader import load_catalog
 from shared.cli.common import console, errors, existing_folder, friendly_errors, parse_moment, utc_now
-from shared.cli.findings_view import print_findings
+from shared.cli.findings_view import print_findings, rows_of_findings
 from shared.detect import CatalogRun, run_catalog
 from shared.logsource.database import LoadReport, LogDatabase
 from shared.logsource.embedded import EmbeddedLogSource
@@ -76,7 +76,7 @@ def detect(logs: Path = LOGS, now: str | None = NOW, since: str | None = SINCE,
     if as_json:
         console.print_json(json.dumps([f.model_dump(mode="json") for f in run.findings]))
     else:
-        print_findings(run.findings)
+        print_findings(rows_of_findings(run.findings))
         console.print(f"{len(run.findings)} finding(s) in {run.windows} detection window(s)")
     raise typer.Exit(1 if run.errors else 0)
 

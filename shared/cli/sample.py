@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 
 import typer
 from rich.progress import Progress
 
+from shared.audit.local import WORKSPACE, local_store, sample_pipeline
+from shared.audit.pipeline import AuditOutcome
 from shared.catalog.loader import load_catalog
 from shared.cli.common import console, errors, friendly_errors
-from shared.cli.findings_view import print_findings
-from shared.cli.logs import audit_folder
+from shared.cli.findings_view import print_findings, rows_of_stored
+from shared.cli.logs import load_logs
 from shared.sample_tenant.generator import generate
 from shared.sample_tenant.manifest import Manifest
+from shared.store.model import StoredFinding
+from shared.store.tables import TableFindingStore
 
-DEFAULT_TENANT = Path(".wiaudit/sample-tenant")
-DEMO_DAYS = 7
+DEFAULT_TENANT = WORKSPACE / "sample-tenant"
+OUTBOX = WORKSPACE / "outbox"
 
 
 def register(app: typer.Typer) -> None:
@@ -43,20 +46,53 @@ def sample_tenant(out: Path = typer.Option(DEFAULT_TENANT, "--out", help="Folder
     console.print(f"sample tenant written to {out}: directory.json, logs/, manifest.json")
 
 
-def demo(tenant: Path = typer.Option(DEFAULT_TENANT, "--tenant", help="Sample tenant folder (generated if missing)")
+def demo(tenant: Path = typer.Option(DEFAULT_TENANT, "--tenant", help="Sample tenant folder (generated if missing)"),
+         outbox: Path = typer.Option(OUTBOX, "--outbox", help="Where the Teams card and the email are written"),
          ) -> None:
-    """Audit the bundled sample tenant end to end and show which injected story each finding matched."""
+    """Audit the bundled sample tenant end to end: detect, enrich, store in Azurite, notify to an outbox."""
     if not (tenant / "manifest.json").is_file():
-        console.print(f"generating the sample tenant in {tenant} ...")
+        console.print(f"[bold]Generating the sample tenant[/] in {tenant}")
         _generate(tenant, seed=7, service_principals=40, days=21)
     with friendly_errors():
         manifest = Manifest.load(tenant / "manifest.json", load_catalog())
-        now = manifest.now_time
-        run = audit_folder(tenant / "logs", now - timedelta(days=DEMO_DAYS), now)
-    print_findings(run.findings, label=lambda f: (s.id if (s := manifest.scenario_of(f)) else ""))
-    missed = manifest.missed(run.findings)
-    found = len(manifest.scenarios) - len(missed)
-    console.print(f"[bold]{found} of {len(manifest.scenarios)} injected scenarios found[/]")
+        console.print("[bold]Starting Azurite[/] (Table Storage emulator) for the findings store")
+        with local_store() as store:
+            source = load_logs(tenant / "logs", manifest.now_time)
+            pipeline = sample_pipeline(tenant, source, store, outbox, progress=lambda line: errors.print(f"  {line}"))
+            console.print(f"[bold]Auditing[/] as of {manifest.now_time:%Y-%m-%d %H:%M} UTC")
+            outcome = pipeline.run(trigger="demo")
+            new = [finding for finding_id in outcome.new_findings if (finding := store.get_finding(finding_id))]
+            stored = all_findings(store)
+    _report(outcome, new, stored, manifest, [path for n in pipeline.notifiers for path in n.written])
+    raise typer.Exit(1 if manifest.missed(stored) or outcome.run.errors else 0)
+
+
+def all_findings(store: TableFindingStore) -> list[StoredFinding]:
+    findings, token = store.query_findings(limit=500)
+    while token:
+        page, token = store.query_findings(limit=500, continuation=token)
+        findings += page
+    return findings
+
+
+def _report(outcome: AuditOutcome, new: list[StoredFinding], stored: list[StoredFinding], manifest: Manifest,
+            outbox_files: list[Path]) -> None:
+    run = outcome.run
+    console.print(f"Run {run.id}: [bold]{run.status}[/], {sum(len(w) for w in run.windows.values())} window(s)")
+    for key, message in run.errors.items():
+        console.print(f"  [red]{key}:[/] {message}")
+    if new:
+        console.print(f"\n[bold]Digest: {len(new)} new finding(s)[/]")
+        print_findings(rows_of_stored(new), label=lambda f: (s.id if (s := manifest.scenario_of(f)) else ""))
+    else:
+        console.print(f"\n[bold]Nothing new[/] since the last run: all {len(stored)} finding(s) were already stored.")
+    for path in outbox_files:
+        console.print(f"outbox: {path}")
+    missed = manifest.missed(stored)
+    console.print(f"\n[bold]{len(manifest.scenarios) - len(missed)} of {len(manifest.scenarios)} injected scenarios "
+                  "found[/] in the findings store")
     for scenario in missed:
         console.print(f"[red]missed:[/] {scenario.id}: {scenario.title}")
-    raise typer.Exit(1 if missed or run.errors else 0)
+    console.print("\nQuery the findings:\n  .venv/bin/wiaudit findings list --severity high\n"
+                  "  .venv/bin/wiaudit serve    # then, in another shell:\n"
+                  "  curl -H \"x-api-key: $WIAUDIT_API_KEY\" 'http://127.0.0.1:7071/api/findings?severity=medium'")

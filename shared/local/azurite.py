@@ -56,7 +56,7 @@ class AzuriteTable:
 
     def __init__(self, location: Path | None = None, port: int = 0, *, timeout: float = 20.0,
                  executable: Path = AZURITE_TABLE) -> None:
-        self.location = location
+        self.location = location.resolve() if location is not None else None
         self.port = port or free_port(self.host)
         self.timeout = timeout
         self.executable = executable

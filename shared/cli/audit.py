@@ -1,0 +1,72 @@
+"""`wiaudit run` (the production audit from app settings) and `wiaudit findings list`."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.table import Table
+
+from shared.audit.local import local_store
+from shared.audit.pipeline import AuditAlreadyRunning
+from shared.cli.common import SEVERITY_STYLE, console, errors, friendly_errors, parse_moment
+
+findings_app = typer.Typer(no_args_is_help=True, help="Findings in the store (Azurite locally, unless the "
+                                                      "FINDINGS_* settings name one).")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)
+    app.add_typer(findings_app, name="findings")
+
+
+def run() -> None:
+    """Run one audit against Azure with the app settings (Log Analytics, Graph, Table Storage, notifiers)."""
+    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
+
+    from shared.audit.build import pipeline_from_settings
+
+    with friendly_errors():
+        try:
+            outcome = pipeline_from_settings().run(trigger="manual")
+        except ClientAuthenticationError as error:
+            errors.print("[red]error:[/] no usable Azure credential. Sign in with `az login` (or set AZURE_CLIENT_ID "
+                         f"for a managed identity). Details: {str(error).splitlines()[0]}")
+            raise typer.Exit(2) from None
+        except HttpResponseError as error:
+            errors.print(f"[red]error:[/] Azure refused the request ({error.status_code}): {error.message}. "
+                         "See README 'Run against a real tenant' for the roles and permissions needed.")
+            raise typer.Exit(2) from None
+        except AuditAlreadyRunning as error:
+            errors.print(f"{error}")
+            raise typer.Exit(0) from None
+    run_record = outcome.run
+    console.print(f"run {run_record.id}: {run_record.status}; {len(outcome.new_findings)} new finding(s)")
+    for key, message in run_record.errors.items():
+        console.print(f"  [red]{key}:[/] {message}")
+    raise typer.Exit(0 if run_record.status == "succeeded" else 1)
+
+
+@findings_app.command("list")
+def list_findings(severity: str = typer.Option(None, "--severity", help="Minimum severity"),
+                  since: str = typer.Option(None, "--since", help="Stored or updated since (UTC)"),
+                  detection: str = typer.Option(None, "--detection", help="Detection id"),
+                  principal: str = typer.Option(None, "--principal", help="Principal object id or name"),
+                  status: str = typer.Option(None, "--status", help="new, acknowledged, resolved, false_positive"),
+                  limit: int = typer.Option(100, "--limit", min=1, max=500),
+                  as_json: bool = typer.Option(False, "--json", help="Print JSON")) -> None:
+    """Stored findings, newest first."""
+    with friendly_errors(), local_store() as store:
+        findings, more = store.query_findings(since=parse_moment(since, "--since"), min_severity=severity,
+                                              detection=detection, principal=principal, status=status, limit=limit)
+    if as_json:
+        console.print_json(json.dumps([finding.model_dump(mode="json") for finding in findings]))
+        return
+    table = Table(title=f"{len(findings)} finding(s){' (more: raise --limit)' if more else ''}", expand=True)
+    for column in ("Severity", "Detection", "Principal", "Status", "Seen", "Last detected", "Id"):
+        table.add_column(column)
+    for finding in findings:
+        table.add_row(f"[{SEVERITY_STYLE[finding.severity]}]{finding.severity}[/]", finding.detection_name,
+                      finding.principal_name or finding.principal_id, finding.status, f"{finding.occurrences}x",
+                      f"{finding.last_detected:%Y-%m-%d %H:%M}", finding.id)
+    console.print(table)
