@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from shared.catalog.loader import Catalog
 from shared.findings import Finding
 from shared.logsource.values import parse_datetime
+from shared.store.model import StoredFinding
 
 
 @dataclass(frozen=True)
@@ -19,7 +22,7 @@ class ExpectedScenario:
     principal_id: str
     principal_name: str
 
-    def explains(self, finding: Finding) -> bool:
+    def explains(self, finding: Finding | StoredFinding) -> bool:
         return finding.detection_id == self.detection_id and finding.principal_id == self.principal_id
 
 
@@ -41,11 +44,11 @@ class Manifest:
         return cls(document["now"], scenarios, document["seed"], document["servicePrincipals"], document["days"])
 
     @property
-    def now_time(self):
+    def now_time(self) -> datetime:
         return parse_datetime(self.now)
 
-    def scenario_of(self, finding: Finding) -> ExpectedScenario | None:
+    def scenario_of(self, finding: Finding | StoredFinding) -> ExpectedScenario | None:
         return next((scenario for scenario in self.scenarios if scenario.explains(finding)), None)
 
-    def missed(self, findings: list[Finding]) -> list[ExpectedScenario]:
+    def missed(self, findings: Sequence[Finding | StoredFinding]) -> list[ExpectedScenario]:
         return [s for s in self.scenarios if not any(s.explains(finding) for finding in findings)]
