@@ -41,6 +41,7 @@ KNOWN_ROLES: dict[str, tuple[str, str]] = {
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 GRAPH_APP_ROLES = {
     "9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30": "Application.Read.All",
+    "483bed4a-2ad3-4361-a73b-c83ccdbdc53c": "RoleManagement.Read.Directory",
     "b633e1c5-b582-4048-a93e-9f11b44c7e96": "Mail.Send",
 }
 

@@ -149,4 +149,4 @@ def test_graph_module_parsed_roles():
         assert entry["type"] == "Microsoft.Graph/appRoleAssignedTo", name
         [role_id] = {s for s in resolve_strings(body["appRoleId"], doc) if s in GRAPH_APP_ROLES}
         roles[GRAPH_APP_ROLES[role_id]] = is_conditional(entry["config"])
-    assert roles == {"Application.Read.All": False, "Mail.Send": True}
+    assert roles == {"Application.Read.All": False, "RoleManagement.Read.Directory": False, "Mail.Send": True}

@@ -7,6 +7,10 @@
 //   Application.Read.All  bulk read of applications, service principals (incl. managed
 //                         identities), their credentials, owners and app role assignments:
 //                         the inventory and enrich steps.
+//   RoleManagement.Read.Directory
+//                         read directory roles and their members, to know which workload
+//                         identities hold privileged roles (Application.Read.All does not
+//                         cover /directoryRoles).
 //   Mail.Send             only when email is enabled AND the deployer opts in. Granted here it
 //                         is tenant-wide (send as any mailbox), and Exchange RBAC for
 //                         Applications adds to Entra grants rather than narrowing them. The
@@ -23,6 +27,7 @@ param grantMailSend bool = false
 // Well-known ids, the same in every tenant.
 var microsoftGraphAppId = '00000003-0000-0000-c000-000000000000'
 var applicationReadAllRoleId = '9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30'
+var roleManagementReadDirectoryRoleId = '483bed4a-2ad3-4361-a73b-c83ccdbdc53c'
 var mailSendRoleId = 'b633e1c5-b582-4048-a93e-9f11b44c7e96'
 
 resource microsoftGraph 'Microsoft.Graph/servicePrincipals@v1.0' existing = {
@@ -35,10 +40,17 @@ resource applicationReadAll 'Microsoft.Graph/appRoleAssignedTo@v1.0' = {
   principalId: principalId
 }
 
+resource roleManagementReadDirectory 'Microsoft.Graph/appRoleAssignedTo@v1.0' = {
+  resourceId: microsoftGraph.id
+  appRoleId: roleManagementReadDirectoryRoleId
+  principalId: principalId
+}
+
 resource mailSend 'Microsoft.Graph/appRoleAssignedTo@v1.0' = if (grantMailSend) {
   resourceId: microsoftGraph.id
   appRoleId: mailSendRoleId
   principalId: principalId
 }
 
-output grantedAppRoleIds array = grantMailSend ? [applicationReadAllRoleId, mailSendRoleId] : [applicationReadAllRoleId]
+var readRoleIds = [applicationReadAllRoleId, roleManagementReadDirectoryRoleId]
+output grantedAppRoleIds array = grantMailSend ? concat(readRoleIds, [mailSendRoleId]) : readRoleIds
