@@ -46,4 +46,4 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .wiaudit
+	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .pytest_cache .wiaudit
