@@ -1,0 +1,182 @@
+"""The digest as a Teams Workflows webhook message: an Adaptive Card 1.4 in the `message` envelope.
+
+Office 365 connectors are retired; a Workflows webhook takes
+
+    {"type": "message", "attachments": [{"contentType": "application/vnd.microsoft.card.adaptive",
+                                         "contentUrl": null, "content": <AdaptiveCard>}]}
+
+and Teams rejects messages over ~28 KB, so `teams_message` drops findings from the list (and says how
+many) until the compact UTF-8 JSON that `serialize` produces - the bytes TeamsNotifier posts - fits.
+
+Findings carry attacker-controlled text (a display name is whatever the app's creator typed). Adaptive
+Cards render markdown in TextBlocks and FactSets, so that text only ever goes into RichTextBlock
+TextRuns, which the schema defines as plain text (markdown is not processed), after `safe_text`:
+control characters removed, URL schemes defanged (`http[:]//`) so no client auto-links them, length
+capped. Only findings data goes into the card: never a setting, token or the webhook URL.
+
+The text helpers here (`safe_text`, `window_text`, `plural`) are shared with the email rendering.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.notify.port import Digest
+from shared.store.model import StoredFinding
+
+SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
+CARD_VERSION = "1.4"
+CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
+MAX_MESSAGE_BYTES = 28_000  # Teams: "about 28 KB" per message; stay under it in either reading of KB
+MAX_FINDINGS = 20  # a card is a summary; the rest is one findings_query away
+
+# Lengths of attacker-controlled or open-ended text in a rendering.
+NAME_MAX = 120
+DETECTION_MAX = 150
+SUMMARY_MAX = 400
+QUERY_MAX = 1000
+
+SEVERITY_COLORS = {"High": "Attention", "Medium": "Warning", "Low": "Accent", "Informational": "Default"}
+
+_CONTROL = re.compile(r"[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+_SCHEME = re.compile(r"(?i)\b([a-z][a-z0-9+.-]{1,20}):(//|\\\\)")
+_WHITESPACE = re.compile(r"\s+")
+
+
+def safe_text(value: object, limit: int) -> str:
+    """Untrusted text made inert for display: one line, no control or bidi characters, URLs defanged, capped.
+
+    Markup escaping is the renderer's job (HTML escaping in the email, TextRuns in the card); this
+    removes what survives any escaping: newlines that fake extra lines, right-to-left overrides that
+    disguise a name, links a client would make clickable on its own, and Adaptive Card date templates.
+    """
+    text = unicodedata.normalize("NFC", str(value if value is not None else ""))
+    text = _CONTROL.sub("", text.replace("\n", " ").replace("\r", " ").replace("\t", " "))
+    text = _WHITESPACE.sub(" ", text).strip()
+    text = _SCHEME.sub(lambda m: f"{m.group(1)}[:]{m.group(2)}", text)
+    text = text.replace("{{", "{ {")  # Adaptive Cards expand {{DATE(...)}} / {{TIME(...)}} even in TextRuns
+    if len(text) > limit:
+        text = text[: max(limit - 1, 0)].rstrip() + "…"
+    return text
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def when_text(value: datetime) -> str:
+    return f"{_utc(value):%Y-%m-%d %H:%M}"
+
+
+def window_text(finding: StoredFinding) -> str:
+    """`2024-05-01 06:00 → 2024-05-02 06:00 UTC`."""
+    return f"{when_text(finding.window_start)} → {when_text(finding.window_end)} UTC"
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
+
+
+def digest_date(digest: Digest) -> str:
+    return f"{_utc(digest.generated_at):%Y-%m-%d}"
+
+
+def principal_text(finding: StoredFinding) -> str:
+    """The principal's display name (or its id when it has none), with its kind when the directory knows it."""
+    name = safe_text(finding.principal_name or finding.principal_id, NAME_MAX)
+    kind = (finding.context or {}).get("type")
+    return f"{name} ({safe_text(kind, 40)})" if kind else name
+
+
+def serialize(message: dict[str, Any]) -> bytes:
+    """The bytes TeamsNotifier posts (and the size limit is measured on): compact UTF-8 JSON."""
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _run(text: str, **style: Any) -> dict[str, Any]:
+    return {"type": "TextRun", "text": text, **style}
+
+
+def _rich(*runs: dict[str, Any], **attributes: Any) -> dict[str, Any]:
+    return {"type": "RichTextBlock", "inlines": list(runs), **attributes}
+
+
+def finding_block(finding: StoredFinding) -> dict[str, Any]:
+    """One finding: severity and detection, principal, why it matters, window - all in plain-text TextRuns."""
+    items = [
+        _rich(_run(finding.severity, weight="Bolder", color=SEVERITY_COLORS.get(finding.severity, "Default")),
+              _run(" · "),
+              _run(safe_text(finding.detection_name or finding.detection_id, DETECTION_MAX), weight="Bolder")),
+        _rich(_run("Principal: ", isSubtle=True), _run(principal_text(finding)), spacing="None"),
+    ]
+    if finding.summary:
+        items.append(_rich(_run(safe_text(finding.summary, SUMMARY_MAX)), spacing="Small"))
+    window = window_text(finding)
+    if finding.occurrences > 1:
+        window += f" · seen in {plural(finding.occurrences, 'window')}"
+    items.append(_rich(_run(window, isSubtle=True, size="Small"), spacing="Small"))
+    return {"type": "Container", "separator": True, "spacing": "Medium", "items": items}
+
+
+def _header(digest: Digest) -> list[dict[str, Any]]:
+    total = len(digest.findings)
+    counts = digest.counts
+    return [
+        {"type": "TextBlock", "text": f"Workload identity audit — {digest_date(digest)}", "size": "Large",
+         "weight": "Bolder", "wrap": True},
+        _rich(_run(f"{plural(total, 'finding')} to review · run {safe_text(digest.run_id, 80)}", isSubtle=True),
+              spacing="None"),
+        {"type": "FactSet",
+         "facts": [{"title": severity, "value": f"{count:,}"} for severity, count in counts.items()]},
+    ]
+
+
+def _footer(digest: Digest, shown: int, dropped_for_size: int) -> list[dict[str, Any]]:
+    total = len(digest.findings)
+    more = total - shown
+    if total == 0:
+        return [{"type": "TextBlock", "text": "No findings in this digest.", "wrap": True}]
+    if more <= 0:
+        return []
+    sentence = f"{plural(more, 'more finding')} not listed here"
+    if dropped_for_size:
+        sentence += f" ({dropped_for_size:,} left out to keep this message under the Teams size limit)"
+    return [
+        _rich(_run(sentence + ".", weight="Bolder"), separator=True, spacing="Medium"),
+        _rich(_run("Fetch them all: ", isSubtle=True),
+              _run(safe_text(digest.findings_query, QUERY_MAX), fontType="Monospace"), spacing="Small"),
+    ]
+
+
+def _envelope(body: list[dict[str, Any]]) -> dict[str, Any]:
+    card = {"$schema": SCHEMA, "type": "AdaptiveCard", "version": CARD_VERSION, "msteams": {"width": "Full"},
+            "body": body}
+    return {"type": "message",
+            "attachments": [{"contentType": CARD_CONTENT_TYPE, "contentUrl": None, "content": card}]}
+
+
+def teams_message(digest: Digest, *, max_findings: int = MAX_FINDINGS,
+                  max_bytes: int = MAX_MESSAGE_BYTES) -> dict[str, Any]:
+    """The Workflows webhook message for `digest`, at most `max_findings` listed, `serialize`d under `max_bytes`."""
+    top = digest.top(max_findings)
+    blocks = [finding_block(finding) for finding in top]
+    header = _header(digest)
+
+    # Add findings while the card fits, counting each block's serialized size (plus its comma) instead of
+    # re-serializing the whole card per finding; the footer is measured at its longest (all dropped for size).
+    base = len(serialize(_envelope(header + _footer(digest, 0, len(digest.findings)))))
+    size, fitting = base, 0
+    for block in blocks:
+        size += len(serialize(block)) + 1
+        if size > max_bytes:
+            break
+        fitting += 1
+    while True:
+        message = _envelope(header + blocks[:fitting] + _footer(digest, fitting, len(top) - fitting))
+        if len(serialize(message)) <= max_bytes or fitting == 0:
+            return message
+        fitting -= 1
