@@ -56,7 +56,7 @@ def test_every_story_is_found(audit):
     _, manifest, run = audit
     assert run.errors == {}
     assert [s.id for s in manifest.missed(run.findings)] == []
-    assert len(manifest.scenarios) == 6
+    assert len({s.id for s in manifest.scenarios}) >= 6
 
 
 def test_no_alert_above_informational_without_a_story(audit):

@@ -24,11 +24,11 @@ from shared.sample_tenant.identities import (
     Workload,
 )
 from shared.sample_tenant.logbook import LogBook
-from shared.sample_tenant.scenarios import STORIES, STORY_WORKLOADS, Scenario, StoryContext
+from shared.sample_tenant.stories import Scenario, StoryContext, all_stories
 
 SAMPLE_NOW = datetime(2026, 3, 15, 6, 0, tzinfo=UTC)
 GLOBAL_ADMINISTRATOR = "62e90394-69f5-4237-9190-012177145e10"
-MIN_SERVICE_PRINCIPALS = len(STORY_WORKLOADS)
+MIN_SERVICE_PRINCIPALS = len(all_stories()[1])
 
 
 def generate(out: Path, *, seed: int = 7, service_principals: int = 40, days: int = 21, now: datetime = SAMPLE_NOW,
@@ -49,7 +49,7 @@ def generate(out: Path, *, seed: int = 7, service_principals: int = 40, days: in
     microsoft = _microsoft_principals(factory)
     workloads = _workloads(factory, service_principals)
     _grant_permissions(factory, workloads, microsoft[0])
-    scenarios = [story(StoryContext(factory, activity, workloads, now)) for story in STORIES]
+    scenarios = [story(StoryContext(factory, activity, workloads, now)) for story in all_stories()[0]]
 
     start = (now - timedelta(days=days)).replace(hour=0, minute=0, second=0, microsecond=0)
     total_days = (now - start).days + 1
@@ -80,7 +80,7 @@ def _workloads(factory: IdentityFactory, count: int) -> dict[str, Workload]:
     workloads: dict[str, Workload] = {}
     vaults = [f"/subscriptions/{factory.subscription_id}/resourceGroups/rg-{word}/providers/Microsoft.KeyVault/vaults"
               f"/kv-{word}" for word in WORDS[:5]]
-    for kind, name, certificate in STORY_WORKLOADS:
+    for kind, name, certificate in all_stories()[1]:
         workloads[name] = _workload(factory, kind, name, certificate, vault_id="")
     index = 0
     while len(workloads) < count:

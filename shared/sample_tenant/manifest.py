@@ -16,6 +16,8 @@ from shared.store.model import StoredFinding
 
 @dataclass(frozen=True)
 class ExpectedScenario:
+    """One detection a story must trigger (a story expecting three detections is three of these)."""
+
     id: str
     title: str
     detection_id: str
@@ -38,9 +40,9 @@ class Manifest:
     def load(cls, path: Path, catalog: Catalog) -> Manifest:
         document = json.loads(path.read_text(encoding="utf-8"))
         scenarios = tuple(
-            ExpectedScenario(item["id"], item["title"], catalog.get(item["detection"]).id, item["principal_id"],
+            ExpectedScenario(item["id"], item["title"], catalog.get(detection).id, item["principal_id"],
                              item["principal_name"])
-            for item in document["scenarios"])
+            for item in document["scenarios"] for detection in item["detections"])
         return cls(document["now"], scenarios, document["seed"], document["servicePrincipals"], document["days"])
 
     @property

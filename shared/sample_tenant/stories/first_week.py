@@ -1,44 +1,13 @@
-"""Injected stories: each plants in the sample tenant what one detection must find.
-
-A story names the detection (by its file name in shared/detections) and the principal it is
-about, so the demo and the tests can check that exactly these are found.
-"""
+"""The first week's stories: expired and guessed secrets, a backdoor credential, a pipeline that
+escalates, automation that makes a Global Administrator, and a batch identity harvesting secrets."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from shared.sample_tenant import records
-from shared.sample_tenant.behaviour import Activity
-from shared.sample_tenant.identities import IdentityFactory, Workload
-
-ATTACKER_IP = "185.220.101.47"
-
-
-@dataclass(frozen=True)
-class Scenario:
-    id: str
-    title: str
-    story: str
-    detection: str  # file stem in shared/detections
-    principal_id: str
-    principal_name: str
-    when: datetime
-
-
-@dataclass
-class StoryContext:
-    factory: IdentityFactory
-    activity: Activity
-    workloads: dict[str, Workload]
-    now: datetime
-
-    def at(self, days_ago: int, hour: int, minute: int = 0) -> datetime:
-        midnight = self.now.replace(hour=0, minute=0, second=0, microsecond=0)
-        return midnight - timedelta(days=days_ago) + timedelta(hours=hour, minutes=minute)
+from shared.sample_tenant.stories import ATTACKER_IP, Scenario, Story, StoryContext
 
 
 def expired_secret(ctx: StoryContext) -> Scenario:
@@ -48,7 +17,7 @@ def expired_secret(ctx: StoryContext) -> Scenario:
     return Scenario("expired-secret", "A nightly job keeps using its expired secret",
                     "nightly-export's only client secret expired three days ago; every run since fails with "
                     "AADSTS7000222 and nobody has rotated it.",
-                    "sp_signin_failures", job.sp.id, job.name, secret.endDateTime)
+                    ("sp_signin_failures",), job.sp.id, job.name, secret.endDateTime)
 
 
 def secret_guessing(ctx: StoryContext) -> Scenario:
@@ -59,7 +28,7 @@ def secret_guessing(ctx: StoryContext) -> Scenario:
                                  payroll.credential, key_id="")
     return Scenario("secret-guessing", "Wrong secrets tried against payroll-sync from a Tor exit node",
                     f"Twelve sign-ins with invalid client secrets from {ATTACKER_IP} in 24 minutes.",
-                    "sp_signin_failures", payroll.sp.id, payroll.name, start)
+                    ("sp_signin_failures",), payroll.sp.id, payroll.name, start)
 
 
 def backdoor_credential(ctx: StoryContext) -> Scenario:
@@ -85,7 +54,7 @@ def backdoor_credential(ctx: StoryContext) -> Scenario:
     return Scenario("backdoor-credential", "A secret added to payroll-sync while it was in daily use",
                     "mallory@contoso.com added the secret 'sync-2026' to the payroll-sync application and signed "
                     f"in with it from {ATTACKER_IP} within the hour.",
-                    "credential_added_to_active_identity", payroll.sp.id, payroll.name, moment)
+                    ("credential_added_to_active_identity",), payroll.sp.id, payroll.name, moment)
 
 
 def pipeline_escalation(ctx: StoryContext) -> Scenario:
@@ -98,7 +67,7 @@ def pipeline_escalation(ctx: StoryContext) -> Scenario:
     return Scenario("pipeline-escalation", "The billing pipeline's principal grants itself access and lists keys",
                     f"deploy-billing signed in from {ATTACKER_IP} at 02:10, wrote a role assignment and listed "
                     "storage account keys: not what a deployment does.",
-                    "sp_sensitive_azure_operations", pipeline.sp.id, pipeline.name, moment)
+                    ("sp_sensitive_azure_operations",), pipeline.sp.id, pipeline.name, moment)
 
 
 def automation_role_change(ctx: StoryContext) -> Scenario:
@@ -112,7 +81,7 @@ def automation_role_change(ctx: StoryContext) -> Scenario:
     return Scenario("automation-role-change", "tenant-automation made a user Global Administrator",
                     "The automation principal, which holds RoleManagement.ReadWrite.Directory, added eve@contoso.com "
                     "to Global Administrator; the audit log alone does not say from where.",
-                    "sp_directory_changes", automation.sp.id, automation.name, moment)
+                    ("sp_directory_changes",), automation.sp.id, automation.name, moment)
 
 
 def secret_harvest(ctx: StoryContext) -> Scenario:
@@ -126,10 +95,10 @@ def secret_harvest(ctx: StoryContext) -> Scenario:
     ctx.activity.managed_identity_session(batch, moment, associated=jumpbox, secrets=stolen, vault_id=vault)
     return Scenario("secret-harvest", "A batch identity used from a jump box reads ten finance secrets",
                     "uami-batch normally only reads blobs; from vm-legacy-jumpbox it listed and read ten secrets "
-                    "in kv-finance.", "mi_keyvault_secret_reads", batch.sp.id, batch.name, moment)
+                    "in kv-finance.", ("mi_keyvault_secret_reads",), batch.sp.id, batch.name, moment)
 
 
-STORIES: tuple[Callable[[StoryContext], Scenario], ...] = (
+STORIES: tuple[Story, ...] = (
     expired_secret, secret_guessing, backdoor_credential, pipeline_escalation, automation_role_change,
     secret_harvest,
 )

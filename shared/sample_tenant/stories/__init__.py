@@ -1,0 +1,52 @@
+"""Injected stories: each plants in the sample tenant what one or more detections must find.
+
+A story names the detections (by file name in shared/detections) and the principal they are
+about, so the demo and the tests can check that exactly these are found. Stories live in
+themed modules; each exports STORIES and the STORY_WORKLOADS it acts on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from shared.sample_tenant.behaviour import Activity
+from shared.sample_tenant.identities import IdentityFactory, Workload
+
+ATTACKER_IP = "185.220.101.47"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    id: str
+    title: str
+    story: str
+    detections: tuple[str, ...]  # file stems in shared/detections
+    principal_id: str
+    principal_name: str
+    when: datetime
+
+
+@dataclass
+class StoryContext:
+    factory: IdentityFactory
+    activity: Activity
+    workloads: dict[str, Workload]
+    now: datetime
+
+    def at(self, days_ago: int, hour: int, minute: int = 0) -> datetime:
+        midnight = self.now.replace(hour=0, minute=0, second=0, microsecond=0)
+        return midnight - timedelta(days=days_ago) + timedelta(hours=hour, minutes=minute)
+
+
+Story = Callable[[StoryContext], Scenario]
+
+
+def all_stories() -> tuple[list[Story], list[tuple[str, str, bool]]]:
+    """Every story and every workload they act on: (kind, name, certificate?)."""
+    from shared.sample_tenant.stories import first_week
+
+    modules = (first_week,)
+    return ([story for module in modules for story in module.STORIES],
+            [workload for module in modules for workload in module.STORY_WORKLOADS])
