@@ -97,3 +97,13 @@ def test_every_problem_of_every_file_is_reported_at_once(tmp_path, rule):
 
 def test_an_empty_folder_is_an_error(tmp_path):
     assert _problems(tmp_path) == [f"{tmp_path}: no detection files (*.yaml)"]
+
+
+@pytest.mark.parametrize(("period", "lookback", "message"), [
+    ("15d", "0d", "over Sentinel's maximum of 14d"),
+    ("1d", "1d", "must cover queryFrequency 1d plus lookback 1d"),
+])
+def test_query_period_fits_sentinel_and_covers_the_lookback(tmp_path, rule, period, lookback, message):
+    rule.update(queryPeriod=period, lookback=lookback)
+    path = _write(tmp_path, "rule.yaml", rule)
+    assert any(p.startswith(f"{path}: (file)") and message in p for p in _problems(tmp_path))

@@ -24,6 +24,7 @@ Tactic = Literal[TACTICS]  # type: ignore[valid-type]
 TECHNIQUE = re.compile(r"^T\d{4}(\.\d{3})?$")
 PRINCIPAL_IDENTIFIERS = ("Account.AadUserId", "CloudApplication.AppId", "Account.Name", "CloudApplication.Name")
 NAME_IDENTIFIERS = ("CloudApplication.Name", "Account.Name", "Account.DisplayName")
+SENTINEL_MAX_PERIOD = timedelta(days=14)
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -139,6 +140,15 @@ class Detection(Strict):
             raise ValueError("use WindowStart/WindowEnd, never now() or ago(): a catch-up run must "
                              "give the same answer as the run that was missed")
         return value
+
+    @model_validator(mode="after")
+    def _period_covers_window_and_lookback(self) -> Detection:
+        if self.period > SENTINEL_MAX_PERIOD:
+            raise ValueError(f"queryPeriod {self.queryPeriod} is over Sentinel's maximum of 14d")
+        if self.period < self.frequency + self.lookback_span:
+            raise ValueError(f"queryPeriod {self.queryPeriod} must cover queryFrequency {self.queryFrequency} "
+                             f"plus lookback {self.lookback}: the query reads that far back")
+        return self
 
     @model_validator(mode="after")
     def _maps_a_principal(self) -> Detection:
