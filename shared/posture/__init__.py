@@ -1,0 +1,1 @@
+"""Credential posture: what every workload identity holds, uses and should lose."""
