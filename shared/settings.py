@@ -83,3 +83,15 @@ def require_setting(name: str, environ: Mapping[str, str] | None = None) -> Any:
     if value is None:
         raise SettingsError(f"setting {name} is not set; it is the {BY_NAME[name].description}")
     return value
+
+
+def check_settings(environ: Mapping[str, str] | None = None) -> None:
+    """Parse every setting that is set, at start-up; one SettingsError lists every bad one."""
+    problems = []
+    for setting in SETTINGS:
+        try:
+            read_setting(setting.name, environ)
+        except SettingsError as error:
+            problems.append(str(error))
+    if problems:
+        raise SettingsError("; ".join(problems))

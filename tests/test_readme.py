@@ -22,3 +22,14 @@ def test_detection_table_is_current():
 def test_the_two_commands_are_documented():
     text = README.read_text(encoding="utf-8")
     assert "make demo" in text and "make test" in text
+
+
+def test_every_setting_is_documented_in_the_readme_and_the_sample_settings():
+    import json
+
+    from shared.settings import SETTINGS
+
+    text = README.read_text(encoding="utf-8")
+    sample = json.loads((README.parent / "local.settings.sample.json").read_text(encoding="utf-8"))["Values"]
+    assert [s.name for s in SETTINGS if f"`{s.name}`" not in text] == []
+    assert [s.name for s in SETTINGS if s.name not in sample] == []

@@ -1,0 +1,30 @@
+"""Settings are read once, validated, and a bad one is named with what is expected."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.settings import SettingsError, check_settings, read_setting, require_setting
+
+
+def test_defaults_and_parsing():
+    assert read_setting("INGESTION_DELAY_MINUTES", {}) == 15
+    assert read_setting("MAX_LOOKBACK_DAYS", {"MAX_LOOKBACK_DAYS": " 3 "}) == 3
+    assert read_setting("TEAMS_WEBHOOK_URL", {}) is None
+
+
+def test_a_bad_value_names_the_setting_and_what_is_expected():
+    with pytest.raises(SettingsError, match=r"setting MAX_LOOKBACK_DAYS: must be a positive whole number .*'0'"):
+        read_setting("MAX_LOOKBACK_DAYS", {"MAX_LOOKBACK_DAYS": "0"})
+
+
+def test_a_missing_required_setting_says_what_to_set():
+    with pytest.raises(SettingsError, match="LOG_ANALYTICS_WORKSPACE_ID is not set; it is the Workspace"):
+        require_setting("LOG_ANALYTICS_WORKSPACE_ID", {})
+
+
+def test_start_up_check_lists_every_bad_setting():
+    with pytest.raises(SettingsError) as caught:
+        check_settings({"MAX_LOOKBACK_DAYS": "x", "INGESTION_DELAY_MINUTES": "-1"})
+    assert "MAX_LOOKBACK_DAYS" in str(caught.value) and "INGESTION_DELAY_MINUTES" in str(caught.value)
+    check_settings({})
