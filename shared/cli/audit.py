@@ -22,7 +22,7 @@ def register(app: typer.Typer) -> None:
 
 def run() -> None:
     """Run one audit against Azure with the app settings (Log Analytics, Graph, Table Storage, notifiers)."""
-    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
+    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
 
     from shared.audit.build import pipeline_from_settings
 
@@ -36,6 +36,10 @@ def run() -> None:
         except HttpResponseError as error:
             errors.print(f"[red]error:[/] Azure refused the request ({error.status_code}): {error.message}. "
                          "See README 'Run against a real tenant' for the roles and permissions needed.")
+            raise typer.Exit(2) from None
+        except ServiceRequestError as error:
+            errors.print(f"[red]error:[/] cannot reach an Azure endpoint: {str(error).splitlines()[0]}. Check the "
+                         "endpoint settings and the network.")
             raise typer.Exit(2) from None
         except AuditAlreadyRunning as error:
             errors.print(f"{error}")

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from shared.directory.model import (
     Application,
@@ -407,14 +407,14 @@ class GraphServer:
                           "are not present.")
 
     def handle(self, method: str, path: str, query: dict[str, str], body: bytes) -> tuple[int, dict[str, Any] | None]:
-        parts = [part for part in path.split("/") if part]
+        parts = [unquote(part) for part in path.split("/") if part]
         if method == "POST":
             if len(parts) == 3 and parts[0] == "users" and parts[2] == "sendMail":
                 try:
                     message = json.loads(body or b"{}")
                 except json.JSONDecodeError:
                     raise GraphError(400, "ErrorInvalidRequest", "The request body is not JSON.") from None
-                if "message" not in message:
+                if not any(key.lower() == "message" for key in message):
                     raise GraphError(400, "ErrorInvalidRequest", "Missing property 'message'.")
                 with self._lock:
                     self.sent_mail.append((parts[1], message))
