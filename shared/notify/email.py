@@ -4,6 +4,9 @@ Every piece of finding text is attacker-controlled as far as this module is conc
 name is whatever its creator typed): it goes through `safe_text` (one line, no control or bidi
 characters, URL schemes defanged, capped) and then `html.escape` in the HTML part. The subject holds
 only counts and the date, never finding text.
+
+A digest with `hygiene` gets a "Credential hygiene" section after the findings (counts per group and each
+group's most urgent credentials), escaped the same way.
 """
 
 from __future__ import annotations
@@ -13,15 +16,22 @@ from html import escape
 
 from shared.notify.port import Digest
 from shared.notify.teams_card import (
+    CREDENTIALS_QUERY,
     DETECTION_MAX,
+    HYGIENE_ITEMS,
     QUERY_MAX,
     SUMMARY_MAX,
+    credential_text,
     digest_date,
+    hygiene_detail,
+    hygiene_heading,
+    hygiene_identity,
     plural,
     principal_text,
     safe_text,
     window_text,
 )
+from shared.posture.hygiene import CredentialHygiene
 from shared.store.model import StoredFinding
 
 MAX_FINDINGS = 100  # an email can list more than a card; the rest is one findings_query away
@@ -66,6 +76,53 @@ def _more_sentence(digest: Digest, shown: int) -> str | None:
     return f"{plural(more, 'more finding')} not listed here." if more > 0 else None
 
 
+def _hygiene_html(hygiene: CredentialHygiene | None) -> list[str]:
+    if hygiene is None:
+        return []
+    e = escape
+    parts = ['<h3 style="margin:24px 0 4px 0">Credential hygiene</h3>',
+             f'<p style="margin:0 0 8px 0;color:#605e5c">{e(hygiene_heading(hygiene))}</p>',
+             '<table role="presentation" style="border-collapse:collapse;margin-bottom:12px">']
+    parts += [f'<tr><th style="{CELL}">{e(title)}</th><td style="{CELL}">{group.count:,}</td></tr>'
+              for _, title, group in hygiene.groups()]
+    parts.append("</table>")
+    for key, title, group in hygiene.groups():
+        shown = group.top[:HYGIENE_ITEMS]
+        if not shown:
+            continue
+        parts.append(f'<p style="margin:12px 0 4px 0"><strong>{e(title)}</strong> '
+                     f'<span style="color:#605e5c">— {e(hygiene.describe(key))}</span></p><ul style="margin:0">')
+        parts += [f"<li><strong>{e(hygiene_identity(record))}</strong> · {e(credential_text(record))} · "
+                  f'<span style="color:#605e5c">{e(hygiene_detail(key, record, hygiene))}</span></li>'
+                  for record in shown]
+        if group.count > len(shown):
+            parts.append(f'<li style="color:#605e5c">{group.count - len(shown):,} more not listed.</li>')
+        parts.append("</ul>")
+    if hygiene.total:
+        parts.append(f"<p>The whole inventory: <code>{e(CREDENTIALS_QUERY)}</code></p>")
+    return parts
+
+
+def _hygiene_text(hygiene: CredentialHygiene | None) -> list[str]:
+    if hygiene is None:
+        return []
+    lines = ["", "Credential hygiene", hygiene_heading(hygiene), ""]
+    width = max(len(title) for _, title, _ in hygiene.groups())
+    lines += [f"  {title:<{width}}  {group.count:,}" for _, title, group in hygiene.groups()]
+    for key, title, group in hygiene.groups():
+        shown = group.top[:HYGIENE_ITEMS]
+        if not shown:
+            continue
+        lines += ["", f"{title} — {hygiene.describe(key)}"]
+        lines += [f"  - {hygiene_identity(record)} · {credential_text(record)} · {hygiene_detail(key, record, hygiene)}"
+                  for record in shown]
+        if group.count > len(shown):
+            lines.append(f"  {group.count - len(shown):,} more not listed.")
+    if hygiene.total:
+        lines += ["", f"The whole inventory: {CREDENTIALS_QUERY}"]
+    return lines
+
+
 def _html(digest: Digest, subject: str, rows: list[_Row]) -> str:
     e = escape
     parts = [
@@ -103,6 +160,7 @@ def _html(digest: Digest, subject: str, rows: list[_Row]) -> str:
     if more:
         parts.append(f'<p style="margin-top:16px"><strong>{e(more)}</strong><br>Fetch them all: '
                      f"<code>{e(safe_text(digest.findings_query, QUERY_MAX))}</code></p>")
+    parts += _hygiene_html(digest.hygiene)
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 
@@ -124,6 +182,7 @@ def _text(digest: Digest, rows: list[_Row]) -> str:
     more = _more_sentence(digest, len(rows))
     if more:
         lines += [more, f"Fetch them all: {safe_text(digest.findings_query, QUERY_MAX)}"]
+    lines += _hygiene_text(digest.hygiene)
     return "\n".join(lines).rstrip("\n") + "\n"
 
 

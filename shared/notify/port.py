@@ -12,6 +12,7 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
+from shared.posture.hygiene import CredentialHygiene
 from shared.severity import SEVERITIES, severity_rank
 from shared.store.model import StoredFinding
 
@@ -25,6 +26,7 @@ class Digest(BaseModel):
     run_id: str
     findings: list[StoredFinding]
     findings_query: str  # how to fetch all of them, e.g. "GET /api/findings?since=..."
+    hygiene: CredentialHygiene | None = None  # the credential inventory's hygiene section, when one was taken
 
     @property
     def counts(self) -> dict[str, int]:

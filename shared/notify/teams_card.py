@@ -14,7 +14,13 @@ TextRuns, which the schema defines as plain text (markdown is not processed), af
 control characters removed, URL schemes defanged (`http[:]//`) so no client auto-links them, length
 capped. Only findings data goes into the card: never a setting, token or the webhook URL.
 
-The text helpers here (`safe_text`, `window_text`, `plural`) are shared with the email rendering.
+A digest with `hygiene` gets a "Credential hygiene" section after the findings: counts per group and
+each group's most urgent credentials (names and credential display names are attacker-controlled too:
+TextRuns after `safe_text`). Under the size cap it shrinks before any finding is dropped: fewer
+credentials per group, down to the counts alone, as long as at least one finding would not fit otherwise.
+
+The text helpers here (`safe_text`, `window_text`, `plural`, `credential_text`, `hygiene_detail`) are
+shared with the email rendering.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.notify.port import Digest
+from shared.posture.hygiene import CredentialHygiene
+from shared.posture.model import CredentialRecord
 from shared.store.model import StoredFinding
 
 SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
@@ -39,6 +47,10 @@ NAME_MAX = 120
 DETECTION_MAX = 150
 SUMMARY_MAX = 400
 QUERY_MAX = 1000
+CREDENTIAL_NAME_MAX = 80
+KEY_ID_MAX = 40
+HYGIENE_ITEMS = 5  # credentials listed per hygiene group at most
+CREDENTIALS_QUERY = "GET /api/credentials"
 
 SEVERITY_COLORS = {"High": "Attention", "Medium": "Warning", "Low": "Accent", "Informational": "Default"}
 
@@ -90,6 +102,43 @@ def principal_text(finding: StoredFinding) -> str:
     name = safe_text(finding.principal_name or finding.principal_id, NAME_MAX)
     kind = (finding.context or {}).get("type")
     return f"{name} ({safe_text(kind, 40)})" if kind else name
+
+
+def day_text(value: datetime | None) -> str:
+    return f"{_utc(value):%Y-%m-%d}" if value is not None else "never"
+
+
+def credential_text(record: CredentialRecord) -> str:
+    """`secret "deploy key" (3f2a…-key-id)`: type, display name and key id, all made safe."""
+    name = safe_text(record.display_name, CREDENTIAL_NAME_MAX)
+    named = f' "{name}"' if name else ""
+    return f"{record.type}{named} ({safe_text(record.key_id, KEY_ID_MAX)})"
+
+
+def hygiene_identity(record: CredentialRecord) -> str:
+    name = safe_text(record.principal_name or record.principal_id, NAME_MAX)
+    return f"{name} (privileged)" if record.privileged else name
+
+
+def hygiene_detail(group: str, record: CredentialRecord, hygiene: CredentialHygiene) -> str:
+    """The facts that put the credential in `group`: dates and days, no free text."""
+    used = f"last used {day_text(record.last_used)}" if record.last_used or record.usage_known else "use unknown"
+    if group == "expiring_in_use":
+        days = (_utc(record.end) - hygiene.taken_at).days if record.end else 0
+        return f"ends {day_text(record.end)} (in {plural(days, 'day')}) · {used}"
+    if group == "expired":
+        return f"expired {day_text(record.end)} · {used}"
+    if group == "unused":
+        return used if record.last_used else f"never used in the logs read · ends {day_text(record.end)}"
+    if record.end is None:
+        return "no end date"
+    lifetime = f"valid {plural(record.lifetime_days, 'day')}" if record.lifetime_days is not None else "valid"
+    return f"{lifetime} · ends {day_text(record.end)}"
+
+
+def hygiene_heading(hygiene: CredentialHygiene) -> str:
+    return (f"{plural(hygiene.credentials, 'credential')} in the inventory of "
+            f"{when_text(hygiene.taken_at)} UTC")
 
 
 def serialize(message: dict[str, Any]) -> bytes:
@@ -152,6 +201,35 @@ def _footer(digest: Digest, shown: int, dropped_for_size: int) -> list[dict[str,
     ]
 
 
+def hygiene_blocks(hygiene: CredentialHygiene | None, per_group: int = HYGIENE_ITEMS) -> list[dict[str, Any]]:
+    """The "Credential hygiene" section: counts per group, then up to `per_group` credentials of each."""
+    if hygiene is None:
+        return []
+    items: list[dict[str, Any]] = [
+        {"type": "TextBlock", "text": "Credential hygiene", "size": "Medium", "weight": "Bolder", "wrap": True},
+        _rich(_run(hygiene_heading(hygiene), isSubtle=True), spacing="None"),
+        {"type": "FactSet", "facts": [{"title": title, "value": f"{group.count:,}"}
+                                      for _, title, group in hygiene.groups()]},
+    ]
+    for key, title, group in hygiene.groups():
+        shown = group.top[:per_group]
+        if not shown:
+            continue
+        items.append(_rich(_run(title, weight="Bolder"), _run(f" — {hygiene.describe(key)}", isSubtle=True),
+                           spacing="Medium"))
+        for record in shown:
+            items.append(_rich(_run(hygiene_identity(record), weight="Bolder"), _run(" · "),
+                               _run(credential_text(record)), _run(" · "),
+                               _run(hygiene_detail(key, record, hygiene), isSubtle=True), spacing="None"))
+        if group.count > len(shown):
+            items.append(_rich(_run(f"{group.count - len(shown):,} more not listed.", isSubtle=True,
+                                    size="Small"), spacing="None"))
+    if hygiene.total:
+        items.append(_rich(_run("The whole inventory: ", isSubtle=True),
+                           _run(CREDENTIALS_QUERY, fontType="Monospace"), spacing="Small"))
+    return [{"type": "Container", "separator": True, "spacing": "ExtraLarge", "items": items}]
+
+
 def _envelope(body: list[dict[str, Any]]) -> dict[str, Any]:
     card = {"$schema": SCHEMA, "type": "AdaptiveCard", "version": CARD_VERSION, "msteams": {"width": "Full"},
             "body": body}
@@ -165,10 +243,16 @@ def teams_message(digest: Digest, *, max_findings: int = MAX_FINDINGS,
     top = digest.top(max_findings)
     blocks = [finding_block(finding) for finding in top]
     header = _header(digest)
+    first = len(serialize(blocks[0])) + 1 if blocks else 0
 
-    # Add findings while the card fits, counting each block's serialized size (plus its comma) instead of
-    # re-serializing the whole card per finding; the footer is measured at its longest (all dropped for size).
-    base = len(serialize(_envelope(header + _footer(digest, 0, len(digest.findings)))))
+    # The hygiene section gives way first: the most credentials per group that still leave room for a finding.
+    for per_group in dict.fromkeys((HYGIENE_ITEMS, 3, 1, 0)):
+        hygiene = hygiene_blocks(digest.hygiene, per_group)
+        # Add findings while the card fits, counting each block's serialized size (plus its comma) instead of
+        # re-serializing the whole card per finding; the footer is measured at its longest (all dropped for size).
+        base = len(serialize(_envelope(header + _footer(digest, 0, len(digest.findings)) + hygiene)))
+        if base + first <= max_bytes:
+            break
     size, fitting = base, 0
     for block in blocks:
         size += len(serialize(block)) + 1
@@ -176,7 +260,7 @@ def teams_message(digest: Digest, *, max_findings: int = MAX_FINDINGS,
             break
         fitting += 1
     while True:
-        message = _envelope(header + blocks[:fitting] + _footer(digest, fitting, len(top) - fitting))
+        message = _envelope(header + blocks[:fitting] + _footer(digest, fitting, len(top) - fitting) + hygiene)
         if len(serialize(message)) <= max_bytes or fitting == 0:
             return message
         fitting -= 1
