@@ -1,16 +1,19 @@
-"""`wiaudit detections list|test|validate`."""
+"""`wiaudit detections list|test|validate|export-sentinel`."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 from rich.table import Table
 
 from shared.catalog.loader import Catalog, load_catalog
+from shared.catalog.sentinel import SentinelExportError, export_sentinel
 from shared.catalog.testing import run_tests
 from shared.catalog.validation import validate_catalog
 from shared.cli.common import SEVERITY_STYLE, console, friendly_errors
 
-app = typer.Typer(no_args_is_help=True, help="The detection catalog: list, test and validate its rules.")
+app = typer.Typer(no_args_is_help=True, help="The detection catalog: list, test, validate and export its rules.")
 
 
 def _catalog() -> Catalog:
@@ -77,3 +80,34 @@ def validate_detections() -> None:
             console.print(f"      {problem}")
         bad += bool(found)
     raise typer.Exit(1 if bad else 0)
+
+
+@app.command("export-sentinel")
+def export_to_sentinel(
+    out: Path = typer.Option(..., "--out", help="Folder to write yaml/ and arm/ to"),
+    force: bool = typer.Option(False, "--force", help="Write into a non-empty folder, replacing an earlier export"),
+) -> None:
+    """Write every rule as a Microsoft Sentinel scheduled analytic rule: YAML and ARM templates."""
+    if out.exists() and not out.is_dir():
+        raise typer.BadParameter(f"{out} is not a folder", param_hint="--out")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise typer.BadParameter(f"{out} is not empty; choose a new folder or pass --force", param_hint="--out")
+    catalog = _catalog()
+    if force:
+        _remove_earlier_export(out)
+    try:
+        written = export_sentinel(catalog, out)
+    except SentinelExportError as error:
+        for problem in error.problems:
+            console.print(f"[red]not exportable[/] {problem}")
+        raise typer.Exit(1) from None
+    for path in written:
+        console.print(f"wrote {path}")
+    console.print(f"{len(catalog)} rules exported to {out}")
+
+
+def _remove_earlier_export(out: Path) -> None:
+    """So a rule removed from the catalog does not linger in the folder and get deployed again."""
+    for pattern in ("yaml/*.yaml", "arm/*.json"):
+        for path in out.glob(pattern):
+            path.unlink()
