@@ -54,7 +54,8 @@ def backdoor_credential(ctx: StoryContext) -> Scenario:
     return Scenario("backdoor-credential", "A secret added to payroll-sync while it was in daily use",
                     "mallory@contoso.com added the secret 'sync-2026' to the payroll-sync application and signed "
                     f"in with it from {ATTACKER_IP} within the hour.",
-                    ("credential_added_to_active_identity",), payroll.sp.id, payroll.name, moment)
+                    ("credential_added_to_active_identity", "new_credential_added",
+                     "credential_change_then_new_signin_source"), payroll.sp.id, payroll.name, moment)
 
 
 def pipeline_escalation(ctx: StoryContext) -> Scenario:
