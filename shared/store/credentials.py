@@ -190,8 +190,8 @@ class CredentialInventory(StoreBase):
                           continuation: str | None = None) -> tuple[list[CredentialRecord], str | None]:
         """Credentials of the stored inventory, soonest expiry first, and a token for the next page (or None).
 
-        Relative to the inventory's taken_at: `expiring_within` keeps credentials not yet expired whose end
-        is before taken_at + expiring_within; `unused_for` keeps credentials not used since taken_at -
+        Relative to the inventory's taken_at (to the second): `expiring_within` keeps credentials not yet
+        expired (end after taken_at) whose end is before taken_at + expiring_within; `unused_for` keeps credentials not used since taken_at -
         unused_for (never-seen credentials only when the logs covered that horizon: usage_known);
         `privileged` keeps those that are (True) or are not (False). ValueError for a bad limit or a
         negative span; InvalidContinuation (a ValueError) for a token this store did not issue for these
@@ -243,8 +243,8 @@ class CredentialInventory(StoreBase):
         clauses = ["PartitionKey eq @pk", "RowKey gt @after"]
         parameters: dict[str, Any] = {"pk": f"s~{snapshot}", "after": after}
         if expiring_within is not None:
-            clauses += ["RowKey ge @from", "RowKey lt @to"]
-            parameters["from"] = moment_key(taken_at)
+            clauses += ["RowKey gt @from", "RowKey lt @to"]
+            parameters["from"] = f"{moment_key(taken_at)}_~"  # after every row ending at taken_at: expired
             parameters["to"] = moment_key(_clamped(taken_at, expiring_within))
         if unused_for is not None:
             clauses += ["used_key lt @cutoff", "( usage_known eq true or used_key ne @never )"]
