@@ -169,3 +169,11 @@ def test_unsafe_ids_and_huge_owner_lists_are_stored(finding_store):
     (stored,) = finding_store.all_credentials()
     assert stored.principal_id == "a/b#c?d" and stored.principal_name == odd.principal_name
     assert 0 < len(stored.owners) < 400
+
+
+def test_a_managed_identitys_own_certificate_is_never_unused(finding_store):
+    managed = make_record(1, used_days_ago=None, principal_type="managed identity", type="certificate",
+                          held_on="servicePrincipal")
+    finding_store.replace_inventory([managed, make_record(2, used_days_ago=None)], NOW)
+    assert ids(finding_store.query_credentials(unused_for=timedelta(days=1))[0]) == ["app-2"]
+    assert sorted(ids(finding_store.all_credentials())) == ["app-1", "app-2"]

@@ -42,7 +42,7 @@ def test_groups_follow_the_thresholds():
     assert hygiene.over_long.count == 8  # app-1..5 and 10, 6 and 7
     # privileged, then unbounded, then the longest lifetime: 310 days, then the 260-day ones by name
     assert names(hygiene.over_long) == ["app-10", "app-6", "app-7", "app-4", "app-5"]
-    assert hygiene.credentials == 10 and hygiene.expiring_within_days == 30 and hygiene.unused_days == 90
+    assert hygiene.credentials == 10 and hygiene.expiring_within_days == 30 and hygiene.unused_days == 30
 
 
 def test_top_is_capped_and_counts_are_not():
@@ -121,3 +121,9 @@ def test_hygiene_shrinks_before_the_last_finding_is_dropped():
     assert "Detection 1" in texts  # the finding stayed
     assert "Credential hygiene" in texts and "Over-long lifetime" in texts  # the counts stayed
     assert "5 more not listed." in texts  # over-long: three of eight listed instead of five
+
+
+def test_managed_identities_own_certificates_are_left_out():
+    managed = make_record(1, end_days=-1, used_days_ago=None, principal_type="managed identity", type="certificate")
+    hygiene = credential_hygiene([managed, make_record(2, end_days=-1)], NOW)
+    assert hygiene.credentials == 1 and names(hygiene.expired) == ["app-2"] and hygiene.unused.count == 0

@@ -15,7 +15,6 @@ replaced, a 400.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Literal
@@ -25,15 +24,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.api.app import MAX_LIMIT, MAX_TOKEN_LENGTH, _known_query, _store_errors
 from shared.api.models import UtcDatetime
-from shared.timespan import parse_timespan
+from shared.posture.hygiene import parse_span
 
 if TYPE_CHECKING:
     from shared.store.tables import TableFindingStore
 
-MAX_SPAN = timedelta(days=36_525)  # a century: any longer is a typo, and stays clear of datetime's range
 MAX_SPAN_TEXT = 40
-_ISO_DURATION = re.compile(r"P(?:(\d{1,9})W)?(?:(\d{1,9})D)?"
-                           r"(?:T(?:(\d{1,9})H)?(?:(\d{1,9})M)?(?:(\d{1,9}(?:\.\d+)?)S)?)?", re.IGNORECASE)
 SPAN_HELP = "`30d`, `12h`, or ISO 8601 such as `P30D`, `P2W`, `PT36H`"
 
 
@@ -77,28 +73,6 @@ class Credential(BaseModel):
 class CredentialPage(BaseModel):
     items: list[Credential]
     continuation: str | None = Field(description="Pass as `continuation` for the next page; null on the last page")
-
-
-def parse_span(text: str) -> timedelta:
-    """`30d`/`12h`/`90m`/`45s` or an ISO 8601 duration (weeks to seconds) as a timedelta; ValueError otherwise."""
-    value = text.strip()
-    iso = _ISO_DURATION.fullmatch(value)
-    if iso and value.upper() not in ("P", "PT") and not value.upper().endswith("T"):
-        weeks, days, hours, minutes, seconds = (float(part) if part else 0.0 for part in iso.groups())
-        try:
-            span = timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=seconds)
-        except OverflowError:
-            span = MAX_SPAN * 2
-    else:
-        try:
-            span = parse_timespan(value)
-        except ValueError:
-            raise ValueError(f"{text[:MAX_SPAN_TEXT]!r} is not a span such as {SPAN_HELP.replace('`', '')}") from None
-        except OverflowError:
-            span = MAX_SPAN * 2
-    if span > MAX_SPAN:
-        raise ValueError(f"{text[:MAX_SPAN_TEXT]!r} is longer than {MAX_SPAN.days:,} days")
-    return span
 
 
 def _span(name: str, text: str | None) -> timedelta | None:

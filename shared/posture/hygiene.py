@@ -10,11 +10,18 @@ Four groups, each a count and its most urgent few credentials (privileged identi
 - over-long lifetime: a secret or certificate valid for longer than the policy allows, or with no
   end date (federated credentials have no lifetime and never count).
 
-Everything is relative to `now`: the time the inventory describes.
+Managed identities' own certificates are left out: Azure creates and rotates them, and no sign-in
+names them. Everything is relative to `now`: the time the inventory describes. "Never used" is only
+claimed for records with `usage_known`, which the inventory judges against its own unused horizon:
+keep `unused_for` no longer than that (both default to 30 days).
+
+`parse_span` reads the spans the reports take (`30d`, `P30D`): `wiaudit credentials` and
+`GET /api/credentials` share it.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,8 +30,12 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from shared.posture.model import CredentialRecord
+from shared.timespan import parse_timespan
 
 GROUPS = ("expiring_in_use", "expired", "unused", "over_long")
+MAX_SPAN = timedelta(days=36_525)  # a century: any longer is a typo, and stays clear of datetime's range
+_ISO_DURATION = re.compile(r"P(?:(\d{1,9})W)?(?:(\d{1,9})D)?"
+                           r"(?:T(?:(\d{1,9})H)?(?:(\d{1,9})M)?(?:(\d{1,9}(?:\.\d+)?)S)?)?", re.IGNORECASE)
 TITLES = {"expiring_in_use": "Expiring and in use", "expired": "Expired", "unused": "Unused",
           "over_long": "Over-long lifetime"}
 
@@ -32,7 +43,7 @@ TITLES = {"expiring_in_use": "Expiring and in use", "expired": "Expired", "unuse
 @dataclass(frozen=True)
 class HygieneThresholds:
     expiring_within: timedelta = timedelta(days=30)
-    unused_for: timedelta = timedelta(days=90)
+    unused_for: timedelta = timedelta(days=30)  # the inventory's default horizon for usage_known
     max_secret_lifetime: timedelta = timedelta(days=180)  # the Entra portal's recommended secret lifetime
     max_certificate_lifetime: timedelta = timedelta(days=365)
     top: int = 5
@@ -45,7 +56,7 @@ class HygieneGroup(BaseModel):
 
 class CredentialHygiene(BaseModel):
     taken_at: datetime = Field(description="The time the inventory describes")
-    credentials: int = Field(description="Credentials in the inventory")
+    credentials: int = Field(description="Credentials in the inventory that owners manage (not managed identities')")
     expiring_within_days: int
     unused_days: int
     max_secret_lifetime_days: int
@@ -131,6 +142,7 @@ def credential_hygiene(records: Sequence[CredentialRecord], now: datetime,
                        thresholds: HygieneThresholds = HygieneThresholds()) -> CredentialHygiene:
     """Counts and the most urgent credentials of each hygiene group (see the module docstring)."""
     now = _utc(now)
+    records = [record for record in records if record.principal_type != "managed identity"]
     horizon = now - thresholds.unused_for
     soon = now + thresholds.expiring_within
     top = thresholds.top
@@ -146,3 +158,25 @@ def credential_hygiene(records: Sequence[CredentialRecord], now: datetime,
         over_long=_group((r for r in records if _over_long(r, thresholds)), top,
                          lambda r: -(_lifetime(r) or timedelta.max).total_seconds()),
     )
+
+
+def parse_span(text: str) -> timedelta:
+    """`30d`/`12h`/`90m`/`45s` or an ISO 8601 duration (weeks to seconds) as a timedelta; ValueError otherwise."""
+    value = text.strip()
+    iso = _ISO_DURATION.fullmatch(value)
+    if iso and value.upper() not in ("P", "PT") and not value.upper().endswith("T"):
+        weeks, days, hours, minutes, seconds = (float(part) if part else 0.0 for part in iso.groups())
+        try:
+            span = timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=seconds)
+        except OverflowError:
+            span = MAX_SPAN * 2
+    else:
+        try:
+            span = parse_timespan(value)
+        except ValueError:
+            raise ValueError(f"{text[:40]!r} is not a span such as 30d, 12h, P30D, P2W or PT36H") from None
+        except OverflowError:
+            span = MAX_SPAN * 2
+    if span > MAX_SPAN:
+        raise ValueError(f"{text[:40]!r} is longer than {MAX_SPAN.days:,} days")
+    return span

@@ -12,8 +12,8 @@ Table `<prefix>credentials`:
   end date), so a partition reads soonest expiry first, and `<identity key>` is
   `k~<principal id>_<application|servicePrincipal>_<key id>` (hashed when not key-safe, see
   keys.py). Columns: the CredentialRecord as JSON (`record`) plus the filter columns
-  `privileged` (bool), `usage_known` (bool) and `used_key` (last use as `YYYYMMDDhhmmss`, `-` if
-  none seen).
+  `privileged`, `usage_known`, `managed` (bools) and `used_key` (last use as `YYYYMMDDhhmmss`, `-`
+  if none seen).
 
 The snapshot id is `<inverted taken_at>_<random>`. replace_inventory writes the registry row, then
 the rows (entity group transactions of at most 100 in the snapshot's partition, see batch.py), then
@@ -69,6 +69,11 @@ class InventoryConflict(RuntimeError):
     """Another writer kept replacing the inventory; this replace gave up (its snapshot was removed)."""
 
 
+def is_managed(record: CredentialRecord) -> bool:
+    """A managed identity's own certificate: Azure rotates it and no sign-in names it, so never "unused"."""
+    return record.principal_type == "managed identity"
+
+
 def moment_key(value: datetime) -> str:
     """`YYYYMMDDhhmmss` in UTC: sorts as the time does (years 1-9999)."""
     value = utc(value)
@@ -104,7 +109,7 @@ def credential_entity(partition: str, record: CredentialRecord) -> dict[str, Any
     text, trimmed = _record_json(record)
     return {"PartitionKey": partition, "RowKey": row_key(record), "record": text, "trimmed": trimmed,
             "principal_id": record.principal_id[:1000], "privileged": record.privileged,
-            "usage_known": record.usage_known, "status": record.status,
+            "usage_known": record.usage_known, "status": record.status, "managed": is_managed(record),
             "used_key": moment_key(record.last_used) if record.last_used else NEVER_USED}
 
 
@@ -190,12 +195,13 @@ class CredentialInventory(StoreBase):
                           continuation: str | None = None) -> tuple[list[CredentialRecord], str | None]:
         """Credentials of the stored inventory, soonest expiry first, and a token for the next page (or None).
 
-        Relative to the inventory's taken_at (to the second): `expiring_within` keeps credentials not yet
-        expired (end after taken_at) whose end is before taken_at + expiring_within; `unused_for` keeps credentials not used since taken_at -
-        unused_for (never-seen credentials only when the logs covered that horizon: usage_known);
-        `privileged` keeps those that are (True) or are not (False). ValueError for a bad limit or a
-        negative span; InvalidContinuation (a ValueError) for a token this store did not issue for these
-        filters, or one issued for an inventory that has since been replaced.
+        Relative to the inventory's taken_at (to the second): `expiring_within` keeps credentials not
+        yet expired (end after taken_at) whose end is before taken_at + expiring_within; `unused_for`
+        keeps credentials not used since taken_at - unused_for (never-seen ones only when the logs
+        covered that horizon, usage_known; managed identities' own certificates never, as no sign-in
+        names them); `privileged` keeps those that are (True) or are not (False). ValueError for a bad
+        limit or a negative span; InvalidContinuation (a ValueError) for a token this store did not
+        issue for these filters, or one issued for an inventory that has since been replaced.
         """
         if not 1 <= limit <= MAX_LIMIT:
             raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
@@ -247,7 +253,7 @@ class CredentialInventory(StoreBase):
             parameters["from"] = f"{moment_key(taken_at)}_~"  # after every row ending at taken_at: expired
             parameters["to"] = moment_key(_clamped(taken_at, expiring_within))
         if unused_for is not None:
-            clauses += ["used_key lt @cutoff", "( usage_known eq true or used_key ne @never )"]
+            clauses += ["managed eq false", "used_key lt @cutoff", "( usage_known eq true or used_key ne @never )"]
             parameters["cutoff"] = moment_key(_clamped(taken_at, -unused_for))
             parameters["never"] = NEVER_USED
         if privileged is not None:
