@@ -70,6 +70,9 @@ param ingestionDelayMinutes int = 15
 @minValue(1)
 param maxLookbackDays int = 7
 
+@description('DETECTION_PARAMETERS: JSON overrides of detection parameters, {"<rule file name>": {"<parameter>": value}}.')
+param detectionParameters string = '{}'
+
 @description('LOG_ANALYTICS_TIMEOUT_SECONDS: server timeout of one Log Analytics query.')
 @minValue(1)
 @maxValue(600)
@@ -191,6 +194,7 @@ module functionApp 'modules/function-app.bicep' = {
     graphEndpoint: graphEndpoint
     ingestionDelayMinutes: ingestionDelayMinutes
     maxLookbackDays: maxLookbackDays
+    detectionParameters: detectionParameters
     teamsWebhookSecretUri: empty(teamsWebhookUrl) ? '' : keyVault.outputs.teamsWebhookSecretUri
     mailSender: mailSender
     mailTo: mailTo

@@ -6,6 +6,7 @@ setting here first, then in infra/.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -40,6 +41,16 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"must be a JSON object ({error.msg})") from None
+    if not isinstance(value, dict) or not all(isinstance(inner, dict) for inner in value.values()):
+        raise ValueError("must be a JSON object of objects: {rule: {parameter: value}}")
+    return value
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("AUDIT_SCHEDULE", "NCRONTAB schedule of the audit timer", "0 0 6 * * *"),
     Setting("LOG_ANALYTICS_WORKSPACE_ID", "Workspace (customer) id of the Log Analytics workspace to audit"),
@@ -57,6 +68,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TEAMS_WEBHOOK_URL", "Teams Workflows webhook that receives the daily digest", secret=True),
     Setting("MAIL_SENDER", "Mailbox (UPN or id) the digest email is sent from"),
     Setting("MAIL_TO", "Comma-separated recipients of the digest email"),
+    Setting("DETECTION_PARAMETERS", 'Overrides of detection parameters as JSON: {"<rule file name>": '
+            '{"<parameter>": value}}, e.g. {"credential_added_to_active_identity": {"SignInLookback": "7d"}}', "{}", _json_object),
     Setting("WIAUDIT_API_KEY", "API key the local HTTP API requires in the x-api-key header", secret=True,
             azure=False),
 )

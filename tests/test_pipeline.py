@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -179,3 +180,15 @@ def test_only_one_run_at_a_time_and_a_crashed_lease_expires(tenant, source, find
         _pipeline(tenant, source, finding_store).run()
     later = _pipeline(tenant, source, finding_store, now=SAMPLE_NOW + timedelta(hours=2)).run()
     assert later.run.status == "succeeded"
+
+
+def test_detection_parameters_from_settings_reach_the_query(tenant, source, finding_store):
+    from shared.audit.build import parameter_overrides
+
+    overrides = parameter_overrides(load_catalog(), {"DETECTION_PARAMETERS": json.dumps(
+        {"credential_added_to_active_identity": {"SignInLookback": "1h"}})})
+    rule = next(d for d in CATALOG if d.name.startswith("Credential added to an identity"))
+    config = AuditConfig(parameters=overrides)
+    outcome = AuditPipeline(CATALOG, source, SnapshotFileDirectory(tenant / "directory.json"), finding_store, [],
+                            clock=lambda: SAMPLE_NOW, config=config).run()
+    assert outcome.run.counts[rule.id]["findings"] == 0  # payroll-sync's last sign-in was 7 h before the change

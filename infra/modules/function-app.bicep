@@ -79,6 +79,9 @@ param ingestionDelayMinutes int
 @description('MAX_LOOKBACK_DAYS.')
 param maxLookbackDays int
 
+@description('DETECTION_PARAMETERS (JSON).')
+param detectionParameters string
+
 @description('Versionless Key Vault secret URI of the Teams webhook URL; empty: TEAMS_WEBHOOK_URL is not set.')
 param teamsWebhookSecretUri string = ''
 
@@ -178,6 +181,7 @@ var productSettings = {
   FINDINGS_TABLE_ENDPOINT: storageTableEndpoint
   INGESTION_DELAY_MINUTES: string(ingestionDelayMinutes)
   MAX_LOOKBACK_DAYS: string(maxLookbackDays)
+  DETECTION_PARAMETERS: detectionParameters
   MAIL_SENDER: mailSender
   MAIL_TO: mailTo
 }

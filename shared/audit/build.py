@@ -5,15 +5,31 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from shared.audit.pipeline import AuditConfig, AuditPipeline
-from shared.catalog.loader import load_catalog
-from shared.settings import read_setting
+from shared.catalog.loader import Catalog, load_catalog
+from shared.catalog.render import parameter_lets
+from shared.settings import SettingsError, read_setting
 
 
 def audit_config(environ: Mapping[str, str] | None = None) -> AuditConfig:
     return AuditConfig(ingestion_delay=timedelta(minutes=read_setting("INGESTION_DELAY_MINUTES", environ)),
-                       max_lookback=timedelta(days=read_setting("MAX_LOOKBACK_DAYS", environ)))
+                       max_lookback=timedelta(days=read_setting("MAX_LOOKBACK_DAYS", environ)),
+                       parameters=parameter_overrides(load_catalog(), environ))
+
+
+def parameter_overrides(catalog: Catalog, environ: Mapping[str, str] | None = None) -> dict[str, dict[str, Any]]:
+    """DETECTION_PARAMETERS by detection id, each checked against the rule's declared parameters."""
+    overrides = {}
+    for key, values in read_setting("DETECTION_PARAMETERS", environ).items():
+        try:
+            detection = catalog.get(key)
+            parameter_lets(detection, values)
+        except (KeyError, ValueError) as error:
+            raise SettingsError(f"setting DETECTION_PARAMETERS: {error}") from None
+        overrides[detection.id] = values
+    return overrides
 
 
 def azure_credential(environ: Mapping[str, str] | None = None):

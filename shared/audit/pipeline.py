@@ -9,9 +9,10 @@ findings are stored, and a digest's findings stay pending for a channel until it
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from shared.audit.plan import plan_windows
 from shared.catalog.model import Detection
@@ -36,6 +37,7 @@ class AuditConfig:
     ingestion_delay: timedelta = timedelta(minutes=15)
     max_lookback: timedelta = timedelta(days=7)
     lease_duration: timedelta = timedelta(hours=1)
+    parameters: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # detection id -> overrides
 
 
 @dataclass
@@ -96,7 +98,8 @@ class AuditPipeline:
         detected = _Detected(detection, [], None)
         for start, end in windows:
             try:
-                detected.findings += run_detection(detection, self.source, start, end)
+                detected.findings += run_detection(detection, self.source, start, end,
+                                                   self.config.parameters.get(detection.id))
             except LogQueryError as error:
                 run.errors[detection.id] = f"window {start:%Y-%m-%d %H:%M} - {end:%Y-%m-%d %H:%M}: {error}"
                 break
