@@ -65,3 +65,20 @@ def make_finding() -> Callable[..., Any]:
         return Finding(**fields)
 
     return make
+
+
+# --- The Azure Functions app (function_app.py) ---------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def function_app_functions() -> dict[str, Any]:
+    """function_app's functions by name. `app.get_functions()` raises on a second call, so it is made once here."""
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parent.parent)
+    if root not in sys.path:  # `python -m pytest` puts the repository root on the path, plain `pytest` does not
+        sys.path.insert(0, root)
+    import function_app
+
+    return {function.get_function_name(): function for function in function_app.app.get_functions()}

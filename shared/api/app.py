@@ -1,0 +1,373 @@
+"""The findings HTTP API (FastAPI): findings, triage, runs, the detection catalog, health.
+
+Every route is under `/api`: wrapped by `func.AsgiFunctionApp` the app sees the full path,
+and served locally by uvicorn (`wiaudit serve`) it has the same URLs.
+
+Authentication is decided by the caller of `create_api`, explicitly (`api_key` has no default):
+
+- `api_key=None`: behind the Azure Functions host. The host checks the function key (auth level
+  FUNCTION) before a request reaches this app, so the app checks nothing itself. The OpenAPI
+  document declares the `x-functions-key` header.
+- `api_key="..."`: served on its own (uvicorn). Every data endpoint requires the header
+  `x-api-key` equal to the key (constant-time compare), else 401. Use `create_local_api`, which
+  reads WIAUDIT_API_KEY and refuses to build an app without one: there are no anonymous data
+  endpoints locally.
+
+`/api/health` is anonymous in both modes and returns no data. The OpenAPI document
+(`/api/openapi.json`) and the docs (`/api/docs`) hold no data and need no key locally; in Azure
+they sit behind the function key like the rest of the catch-all function.
+
+Who triages (PATCH /api/findings/{id}): with Entra sign-in (App Service Authentication, "EasyAuth")
+in front of the Function, the platform puts the signed-in caller in `x-ms-client-principal-name`
+(and strips that header from what clients send), and that name is recorded; a `by` in the body is
+then ignored. With a function key or an API key there is no signed-in user, so the body must name
+the analyst in `by` (422 otherwise); the name is the caller's own statement. Locally the header is
+never trusted: anyone can send it.
+
+Errors are 4xx with a message, never a 500: 422 when the request does not match the OpenAPI
+document (type, range, unknown field or enum value), 400 for a value the store refuses (unknown
+severity, a forged, altered or foreign continuation token, since after until, a date out of
+range), 404 for an unknown id, 503 when the findings store cannot be reached or is not configured.
+All filters reach Table Storage as query parameters or hashed keys, never as filter text.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+from azure.core.exceptions import AzureError
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request, Security
+from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader
+from pydantic import BeforeValidator
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
+
+from shared.api.models import (
+    Detection,
+    Finding,
+    FindingPage,
+    Health,
+    Problem,
+    Run,
+    RunPage,
+    TriageRequest,
+    as_utc,
+)
+from shared.settings import SettingsError, read_setting
+from shared.severity import SEVERITIES, severity_rank
+from shared.store.model import STATUSES, Status
+
+if TYPE_CHECKING:
+    from shared.catalog.model import Detection as CatalogDetection
+    from shared.store.tables import TableFindingStore
+
+log = logging.getLogger(__name__)
+
+API_KEY_HEADER = "x-api-key"
+FUNCTION_KEY_HEADER = "x-functions-key"
+PRINCIPAL_HEADER = "x-ms-client-principal-name"
+MIN_API_KEY_LENGTH = 16
+MAX_LIMIT = 500
+MAX_RUN_LIMIT = 100
+MAX_FILTER_LENGTH = 1000
+MAX_TOKEN_LENGTH = 4000
+# Finding ids are hex fingerprints; anything outside the characters a table key may safely hold
+# cannot be one, so it is a 404 without a round trip (and never reaches a key unescaped).
+FINDING_ID = re.compile(r"[A-Za-z0-9_.:@-]{1,200}")
+MAX_RUN_ID = 200
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "A value the API cannot use (see detail)"},
+    401: {"model": Problem, "description": "Missing or wrong API key (local serving only)"},
+    422: {"model": Problem, "description": "The request does not match this document"},
+    503: {"model": Problem, "description": "The findings store is unreachable or not configured"},
+}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "No such id"}}
+
+
+ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}([Tt ].*)?")
+
+
+def _iso_8601_only(value: Any) -> Any:
+    """Query datetimes must be ISO 8601 text; pydantic would otherwise also take numbers as Unix times."""
+    if not isinstance(value, str) or not ISO_DATETIME.fullmatch(value):
+        raise ValueError("expected an ISO 8601 date-time such as 2026-03-01T00:00:00Z (no zone means UTC)")
+    return value
+
+
+QueryDatetime = Annotated[datetime, BeforeValidator(_iso_8601_only)]
+
+
+class ApiConfigurationError(SettingsError):
+    """The API cannot be served as configured (e.g. locally without an API key)."""
+
+
+def local_api_key(environ: Mapping[str, str] | None = None) -> str:
+    """WIAUDIT_API_KEY for serving the API on its own; a clear error when it is missing or too short."""
+    key = read_setting("WIAUDIT_API_KEY", environ)
+    if not key:
+        raise ApiConfigurationError(
+            "WIAUDIT_API_KEY is not set: the local API refuses to serve findings without an API key. "
+            "Set it to a random value, e.g. `export WIAUDIT_API_KEY=$(python -c \"import secrets; "
+            "print(secrets.token_urlsafe(32))\")`, and send it in the x-api-key header.")
+    if len(key) < MIN_API_KEY_LENGTH:
+        raise ApiConfigurationError(f"WIAUDIT_API_KEY is too short: use at least {MIN_API_KEY_LENGTH} random "
+                                    "characters")
+    return key
+
+
+def create_local_api(store_factory: Callable[[], TableFindingStore], environ: Mapping[str, str] | None = None,
+                     **options: Any) -> FastAPI:
+    """The API for `wiaudit serve` (uvicorn): requires x-api-key; raises ApiConfigurationError without a key."""
+    return create_api(store_factory, api_key=local_api_key(environ), **options)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _load_catalog() -> Iterable[CatalogDetection]:
+    from shared.catalog.loader import load_catalog
+
+    return load_catalog()
+
+
+class _Lazy:
+    """A value built on first use, once, under a lock; a failed build is retried on the next request."""
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._build = build
+        self._value: Any = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Any:
+        if self._value is None:
+            with self._lock:
+                if self._value is None:
+                    self._value = self._build()
+        return self._value
+
+
+def _problem(status: int, detail: str) -> HTTPException:
+    return HTTPException(status_code=status, detail=detail)
+
+
+@contextmanager
+def _store_errors(not_found: str | None = None) -> Iterator[None]:
+    """The store's ValueError (InvalidContinuation included) as 400, KeyError as 404, with the message."""
+    try:
+        yield
+    except KeyError as error:
+        raise _problem(404, not_found or f"not found: {error}") from None
+    except ValueError as error:
+        raise _problem(400, str(error)) from None
+    except OverflowError as error:
+        raise _problem(400, f"a value is out of range: {error}") from None
+
+
+def _utc_param(name: str, value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return as_utc(value)
+    except OverflowError:
+        raise _problem(400, f"{name} is out of range once converted to UTC") from None
+
+
+def _known_query(*names: str) -> Callable[[Request], None]:
+    """A dependency refusing query parameters the operation does not declare (a typo such as `severty=high`
+    would otherwise silently return everything). `code` is the function key as Azure passes it in the URL."""
+    allowed = {*names, "code"}
+
+    def check(request: Request) -> None:
+        names = [name for name, _ in request.query_params.multi_items()]
+        unknown = sorted(set(names) - allowed)
+        if unknown:
+            raise HTTPException(422, detail=[{"type": "extra_forbidden", "loc": ["query", name],
+                                              "msg": f"unknown query parameter; expected one of "
+                                                     f"{', '.join(sorted(allowed - {'code'})) or 'none'}"}
+                                             for name in unknown])
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:  # FastAPI would silently keep the last value of a repeated filter
+            raise HTTPException(422, detail=[{"type": "repeated", "loc": ["query", name],
+                                              "msg": "give this query parameter once"} for name in repeated])
+
+    return check
+
+
+def _detection(detection: CatalogDetection) -> Detection:
+    return Detection(id=detection.id, name=detection.name, severity=detection.severity,
+                     description=detection.description, tactics=list(detection.tactics),
+                     techniques=list(detection.relevantTechniques), tables=list(detection.tables),
+                     frequency=detection.queryFrequency, period=detection.queryPeriod,
+                     parameters={name: parameter.model_dump() for name, parameter in detection.parameters.items()})
+
+
+def create_api(store_factory: Callable[[], TableFindingStore], *, api_key: str | None,
+               clock: Callable[[], datetime] = _now,
+               catalog: Callable[[], Iterable[CatalogDetection]] = _load_catalog,
+               trust_principal_header: bool | None = None) -> FastAPI:
+    """The findings API.
+
+    `store_factory` is called on the first request that needs the store (never at build time, so
+    importing and building the app touches no network); the store's tables are ensured then and the
+    store is kept. `api_key`: required explicitly; None = behind the Functions host (it enforces the
+    function key), a string = served on its own, every data endpoint requires `x-api-key`.
+    `clock` stamps triage. `catalog` gives the detections (loaded on first use).
+    `trust_principal_header`: take the triaging analyst from `x-ms-client-principal-name`; default
+    True behind the Functions host (EasyAuth sets it), False locally (anyone could send it).
+    """
+    if api_key is not None and len(api_key) < MIN_API_KEY_LENGTH:
+        raise ApiConfigurationError(f"the API key must be at least {MIN_API_KEY_LENGTH} characters")
+    behind_host = api_key is None
+    trust_principal = behind_host if trust_principal_header is None else trust_principal_header
+
+    def build_store() -> TableFindingStore:
+        try:
+            store = store_factory()
+        except SettingsError as error:
+            raise _problem(503, f"the findings store is not configured: {error}") from None
+        store.ensure_tables()
+        return store
+
+    lazy_store = _Lazy(build_store)
+    lazy_catalog = _Lazy(lambda: [_detection(detection) for detection in catalog()])
+
+    def store() -> TableFindingStore:
+        return lazy_store.get()
+
+    if behind_host:
+        scheme = APIKeyHeader(name=FUNCTION_KEY_HEADER, auto_error=False, scheme_name="functionKey",
+                              description="Azure Functions function key (or `?code=`), checked by the Functions "
+                                          "host before the request reaches the API")
+
+        def authorise(_: str | None = Security(scheme)) -> None:
+            return None  # the Functions host has already checked the key
+    else:
+        expected = api_key.encode("utf-8")  # type: ignore[union-attr]
+        scheme = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, scheme_name="apiKey",
+                              description="The WIAUDIT_API_KEY the local server was started with")
+
+        def authorise(provided: str | None = Security(scheme)) -> None:
+            # Header values arrive decoded as latin-1: encoding back gives the bytes the client sent.
+            given = (provided or "").encode("latin-1", "replace")
+            if not hmac.compare_digest(given, expected):
+                raise HTTPException(401, detail=f"missing or wrong {API_KEY_HEADER} header",
+                                    headers={"WWW-Authenticate": "ApiKey"})
+
+    app = FastAPI(title="Workload Identity Auditor", version="1.0.0",
+                  description="Findings about Microsoft Entra workload identities, their triage, the audit runs "
+                              "and the detection catalog.",
+                  openapi_url="/api/openapi.json", docs_url="/api/docs", redoc_url=None,
+                  swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect")
+
+    @app.exception_handler(AzureError)
+    def store_unavailable(request: Request, error: AzureError) -> JSONResponse:
+        log.exception("findings store request failed: %s %s", request.method, request.url.path)
+        return JSONResponse({"detail": "the findings store is unavailable; try again later"}, status_code=503)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        headers = dict(error.headers or {})
+        if error.status_code == 405:  # Starlette lists only the first matching route's methods; list them all
+            methods = sorted({method.upper() for template, operations in app.openapi()["paths"].items()
+                              if compile_path(template)[0].match(request.url.path) for method in operations})
+            headers["Allow"] = ", ".join(methods)
+        return JSONResponse({"detail": error.detail}, status_code=error.status_code, headers=headers)
+
+    @app.get("/api/health", response_model=Health, tags=["health"], summary="Liveness (anonymous, no data)",
+             dependencies=[Depends(_known_query())])
+    def health() -> Health:
+        return Health()
+
+    api = APIRouter(prefix="/api", dependencies=[Depends(authorise)], responses=ERRORS)
+
+    @api.get("/findings", response_model=FindingPage, tags=["findings"], summary="Findings, newest first",
+             dependencies=[Depends(_known_query("since", "until", "severity", "detection", "principal", "status",
+                                                "limit", "continuation"))])
+    def list_findings(
+        since: QueryDatetime | None = Query(None, description="Last detected at or after (ISO 8601; no zone = UTC)"),
+        until: QueryDatetime | None = Query(None, description="Last detected before (ISO 8601; no zone = UTC)"),
+        severity: str | None = Query(None, max_length=20, description=f"Minimum severity: {', '.join(SEVERITIES)} "
+                                                                       "(any case)"),
+        detection: str | None = Query(None, max_length=MAX_FILTER_LENGTH, description="Detection id"),
+        principal: str | None = Query(None, max_length=MAX_FILTER_LENGTH,
+                                      description="Workload identity: object id, app id or name (any case)"),
+        status: Status | None = Query(None, description=f"One of {', '.join(STATUSES)}"),
+        limit: int = Query(100, ge=1, le=MAX_LIMIT, description="Page size"),
+        continuation: str | None = Query(None, max_length=MAX_TOKEN_LENGTH,
+                                         description="The `continuation` of the previous page, with the same "
+                                                     "filters"),
+    ) -> FindingPage:
+        since, until = _utc_param("since", since), _utc_param("until", until)
+        if since and until and since > until:
+            raise _problem(400, "since must not be after until")
+        if severity:
+            with _store_errors():
+                severity_rank(severity)
+        with _store_errors():
+            items, token = store().query_findings(since=since, until=until, min_severity=severity or None,
+                                                  detection=detection or None, principal=principal or None,
+                                                  status=status, limit=limit, continuation=continuation or None)
+        return FindingPage(items=[Finding.model_validate(item) for item in items], continuation=token)
+
+    @api.get("/findings/{finding_id}", response_model=Finding, responses=NOT_FOUND, tags=["findings"],
+             summary="One finding", dependencies=[Depends(_known_query())])
+    def get_finding(finding_id: str = Path(max_length=1000)) -> Finding:
+        found = store().get_finding(finding_id) if FINDING_ID.fullmatch(finding_id) else None
+        if found is None:
+            raise _problem(404, f"no finding with id {finding_id!r}")
+        return Finding.model_validate(found)
+
+    @api.patch("/findings/{finding_id}", response_model=Finding, tags=["findings"],
+               summary="Triage a finding (status and comment; records who and when)",
+               responses={**NOT_FOUND, 409: {"model": Problem, "description": "The finding kept changing"}},
+               dependencies=[Depends(_known_query())])
+    def triage_finding(body: TriageRequest, request: Request, finding_id: str = Path(max_length=1000)) -> Finding:
+        signed_in = (request.headers.get(PRINCIPAL_HEADER) or "").strip() if trust_principal else ""
+        who = signed_in[:256] or body.by
+        if not who:
+            raise _problem(422, "name who made the decision in `by`: the request carries no signed-in identity "
+                                f"({PRINCIPAL_HEADER})")
+        if not FINDING_ID.fullmatch(finding_id):
+            raise _problem(404, f"no finding with id {finding_id!r}")
+        with _store_errors(not_found=f"no finding with id {finding_id!r}"):
+            try:
+                updated = store().triage(finding_id, body.status, body.comment, who, as_utc(clock()))
+            except RuntimeError as error:
+                raise _problem(409, str(error)) from None
+        return Finding.model_validate(updated)
+
+    @api.get("/runs", response_model=RunPage, tags=["runs"], summary="Audit runs, newest first",
+             dependencies=[Depends(_known_query("limit", "continuation"))])
+    def list_runs(limit: int = Query(20, ge=1, le=MAX_RUN_LIMIT, description="Page size"),
+                  continuation: str | None = Query(None, max_length=MAX_TOKEN_LENGTH,
+                                                   description="The `continuation` of the previous page"),
+                  ) -> RunPage:
+        with _store_errors():
+            items, token = store().list_runs(limit=limit, continuation=continuation or None)
+        return RunPage(items=[Run.model_validate(item) for item in items], continuation=token)
+
+    @api.get("/runs/{run_id}", response_model=Run, responses=NOT_FOUND, tags=["runs"], summary="One audit run",
+             dependencies=[Depends(_known_query())])
+    def get_run(run_id: str = Path(max_length=1000)) -> Run:
+        found = store().get_run(run_id) if len(run_id) <= MAX_RUN_ID else None
+        if found is None:
+            raise _problem(404, f"no run with id {run_id!r}")
+        return Run.model_validate(found)
+
+    @api.get("/detections", response_model=list[Detection], tags=["detections"], summary="The detection catalog",
+             dependencies=[Depends(_known_query())])
+    def list_detections() -> list[Detection]:
+        return lazy_catalog.get()
+
+    app.include_router(api)
+    return app

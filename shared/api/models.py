@@ -1,0 +1,122 @@
+"""The HTTP API's request and response bodies (its OpenAPI schemas).
+
+Declared here rather than reusing the store's models so that a change inside the store cannot
+silently change the published contract. Every datetime the API returns is timezone-aware UTC;
+a naive datetime coming out of the store is taken to be UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from shared.severity import Severity
+from shared.store.model import COMMENT_MAX, Status
+
+
+def as_utc(value: datetime) -> datetime:
+    """Aware UTC; a naive datetime is taken to be UTC already."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
+
+
+class Problem(BaseModel):
+    """An error: what was wrong with the request, in words."""
+
+    detail: Any = Field(description="A message, or (422) the list of fields that failed validation")
+
+
+class Finding(BaseModel):
+    """A detection that fired for one workload identity, with the analysts' triage."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str = Field(description="Stable fingerprint of detection and entities: a recurrence keeps the id")
+    detection_id: str
+    detection_name: str
+    severity: Severity
+    principal_id: str = Field(description="Object id, app id or name of the workload identity")
+    principal_name: str = ""
+    entities: dict[str, str] = Field(description="EntityType.Identifier -> value")
+    window_start: UtcDatetime = Field(description="Start of the latest window it fired in")
+    window_end: UtcDatetime
+    first_seen: UtcDatetime | None = None
+    last_seen: UtcDatetime | None = None
+    summary: str = ""
+    evidence: dict[str, Any] = Field(default_factory=dict, description="The query's output row")
+    context: dict[str, Any] | None = Field(None, description="Directory context of the principal")
+    status: Status = "new"
+    comment: str = ""
+    triaged_by: str | None = Field(None, description="Who triaged it last")
+    triaged_at: UtcDatetime | None = Field(None, description="When it was triaged last")
+    first_detected: UtcDatetime = Field(description="When an audit stored it first")
+    last_detected: UtcDatetime = Field(description="When an audit stored it last; lists are newest first by this")
+    occurrences: int = Field(1, description="Number of distinct windows it fired in")
+    evidence_trimmed: bool = Field(False, description="Evidence or a text field was cut to fit the store")
+
+
+class FindingPage(BaseModel):
+    items: list[Finding]
+    continuation: str | None = Field(description="Pass as `continuation` for the next page; null on the last page")
+
+
+class TriageRequest(BaseModel):
+    """An analyst's decision. `by` names the analyst when the caller has no signed-in identity
+    (an API key or a function key); with Entra sign-in (EasyAuth) the signed-in name is used instead."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Status
+    comment: str = Field("", max_length=COMMENT_MAX)
+    by: str | None = Field(None, min_length=1, max_length=256,
+                           description="Required unless the request carries a signed-in identity")
+
+
+class Run(BaseModel):
+    """One audit run."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    started: UtcDatetime
+    ended: UtcDatetime | None = None
+    status: Literal["running", "succeeded", "partial", "failed"]
+    trigger: str
+    counts: dict[str, dict[str, int]] = Field(description='detection_id -> {"findings": n, "new": n}')
+    errors: dict[str, str] = Field(description="detection_id (or run, inventory, notify:<channel>) -> error")
+    windows: dict[str, list[tuple[UtcDatetime, UtcDatetime]]] = Field(
+        description="detection_id -> planned [start, end] windows")
+
+
+class RunPage(BaseModel):
+    items: list[Run]
+    continuation: str | None = Field(description="Pass as `continuation` for the next page; null on the last page")
+
+
+class DetectionParameter(BaseModel):
+    type: Literal["timespan", "int", "real", "string", "dynamic"]
+    default: Any
+    description: str
+
+
+class Detection(BaseModel):
+    """A catalog detection (a Microsoft Sentinel scheduled analytic rule)."""
+
+    id: str
+    name: str
+    severity: Severity
+    description: str
+    tactics: list[str]
+    techniques: list[str] = Field(description="MITRE ATT&CK technique ids")
+    tables: list[str] = Field(description="Log Analytics tables it reads")
+    frequency: str = Field(description="How often it runs (window length), e.g. 1d")
+    period: str = Field(description="How much log each run reads, e.g. 2d")
+    parameters: dict[str, DetectionParameter]
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
