@@ -89,8 +89,9 @@ def _report(outcome: AuditOutcome, new: list[StoredFinding], stored: list[Stored
     for path in outbox_files:
         console.print(f"outbox: {path}")
     missed = manifest.missed(stored)
-    console.print(f"\n[bold]{len(manifest.scenarios) - len(missed)} of {len(manifest.scenarios)} injected scenarios "
-                  "found[/] in the findings store")
+    stories = len({scenario.id for scenario in manifest.scenarios})
+    console.print(f"\n[bold]{len(manifest.scenarios) - len(missed)} of {len(manifest.scenarios)} expected findings of "
+                  f"the {stories} injected stories found[/] in the findings store")
     for scenario in missed:
         console.print(f"[red]missed:[/] {scenario.id}: {scenario.title}")
     console.print("\nQuery the findings:\n  .venv/bin/wiaudit findings list --severity high\n"
