@@ -122,7 +122,7 @@ def test_the_request_is_what_the_service_expects(server, source, token_server):
     assert request.path == f"/v1/workspaces/{WORKSPACE}/query"
     assert request.body == {
         "query": render(detection, start, end),
-        "timespan": "2026-02-24T00:00:00.000Z/2026-03-11T00:00:00.000Z",  # the window plus the 14 d lookback
+        "timespan": "2026-02-25T00:00:00.000Z/2026-03-11T00:00:00.000Z",  # the window plus the 13 d lookback
         "workspaces": None,
     }
     assert request.headers["Prefer"] == "wait=120"

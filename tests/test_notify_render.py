@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -139,9 +138,7 @@ def test_card_with_2000_findings_stays_under_28_kb_and_says_how_many_were_left_o
     findings = [stored_finding(n, severity=("High", "Medium", "Low")[n % 3], summary=long,
                                principal_name="p" * 300, detection_name="d" * 300) for n in range(2000)]
     digest = make_digest(findings)
-    started = time.perf_counter()
     message = teams_message(digest, max_findings=2000)
-    elapsed = time.perf_counter() - started
     size = len(serialize(message))
     assert size <= MAX_MESSAGE_BYTES < 28 * 1024
     body = message["attachments"][0]["content"]["body"]
@@ -154,7 +151,6 @@ def test_card_with_2000_findings_stays_under_28_kb_and_says_how_many_were_left_o
     assert max(len(text) for text in texts) <= 400  # long text truncated
     assert any(text.endswith("…") for text in texts)
     assert size > MAX_MESSAGE_BYTES - 3000  # it filled the room it had rather than dropping too many
-    assert elapsed < 2.0
 
     default = teams_message(digest)  # the default list of 20 fits too, and only says "more"
     assert len(serialize(default)) <= MAX_MESSAGE_BYTES
