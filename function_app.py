@@ -22,8 +22,10 @@ import logging
 import azure.functions as func
 
 from shared.api.app import create_api
+from shared.settings import check_settings
 
 log = logging.getLogger("wiaudit.function_app")
+check_settings()  # a bad app setting stops the app at start-up, named, instead of failing the first audit
 
 
 def findings_store():

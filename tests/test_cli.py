@@ -100,3 +100,10 @@ def test_demo_runs_the_whole_product_and_a_second_run_finds_nothing_new(tenant, 
     listed = runner.invoke(app, ["findings", "list", "--severity", "medium", "--json"])
     assert listed.exit_code == 0, listed.output
     assert {f["severity"] for f in json.loads(listed.stdout)} <= {"Medium", "High"}
+
+
+def test_serve_refuses_to_start_without_an_api_key(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("WIAUDIT_API_KEY", raising=False)
+    result = runner.invoke(app, ["serve", "--port", "7398"])
+    assert result.exit_code == 2 and "WIAUDIT_API_KEY" in result.output

@@ -17,7 +17,7 @@ from typing import Any
 from shared.audit.plan import plan_windows
 from shared.catalog.model import Detection
 from shared.detect import run_detection
-from shared.directory.context import DirectoryIndex, enrich
+from shared.directory.context import DirectoryIndex, apply_privileged_severity, enrich
 from shared.directory.port import Directory
 from shared.findings import Finding
 from shared.logsource.base import LogQueryError, LogSource
@@ -116,6 +116,7 @@ class AuditPipeline:
 
     def _persist(self, detected: _Detected, index: DirectoryIndex | None, run: RunRecord, now: datetime) -> list[str]:
         findings = enrich(detected.findings, index) if index else detected.findings
+        findings = apply_privileged_severity(detected.detection, findings)
         result = self.store.upsert_findings(findings, run.id, now)
         run.counts[detected.detection.id] = {"findings": len({f.id for f in findings}), "new": len(result.new)}
         if detected.completed_until is not None:

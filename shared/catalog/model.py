@@ -55,11 +55,26 @@ class AlertDetails(Strict):
 
 
 class Parameter(Strict):
-    """A threshold or baseline the query reads as a `let` name; users may override the default."""
+    """A threshold or baseline the query reads as a `let` name; users may override the default.
+
+    `defaultFrom` takes the default from shared/directory/privileged.yaml instead of the rule, so the
+    list users extend there is the one the query reads: `applicationPermissions` gives the permission
+    names, `directoryRoles` the role display names. Give exactly one of `default` and `defaultFrom`.
+    """
 
     type: Literal["timespan", "int", "real", "string", "dynamic"]
-    default: Any
+    default: Any = None
+    defaultFrom: Literal["applicationPermissions", "directoryRoles"] | None = None
     description: str
+
+    @model_validator(mode="after")
+    def _one_default(self) -> Parameter:
+        has_default = "default" in self.model_fields_set
+        if has_default == (self.defaultFrom is not None):
+            raise ValueError("give exactly one of default and defaultFrom")
+        if self.defaultFrom is not None and self.type != "dynamic":
+            raise ValueError(f"defaultFrom gives a list: the parameter's type must be dynamic, not {self.type}")
+        return self
 
 
 class TestWindow(Strict):
@@ -100,6 +115,7 @@ class Detection(Strict):
     query: str
     entityMappings: list[EntityMapping] = Field(min_length=1)
     alertDetailsOverride: AlertDetails | None = None
+    severityWhenPrivileged: Severity | None = None  # raised to this when the directory says the principal is privileged
     version: str = "1.0.0"
     kind: Literal["Scheduled"] = "Scheduled"
     tests: list[DetectionTest] = Field(min_length=1)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.catalog.model import Detection, Parameter
+from shared.directory.privileged import privileged_definitions
 from shared.timespan import format_timespan, parse_timespan
 
 
@@ -32,13 +33,22 @@ def kql_literal(parameter: Parameter, value: Any) -> str:
     return f"dynamic({json.dumps(value)})"
 
 
+def default_value(parameter: Parameter) -> Any:
+    """The parameter's default: its own, or the list privileged.yaml holds (sorted, so the text is stable)."""
+    if parameter.defaultFrom == "applicationPermissions":
+        return sorted(privileged_definitions().application_permissions)
+    if parameter.defaultFrom == "directoryRoles":
+        return sorted(set(privileged_definitions().directory_roles.values()))
+    return parameter.default
+
+
 def parameter_lets(detection: Detection, overrides: Mapping[str, Any] | None = None) -> str:
     overrides = overrides or {}
     unknown = set(overrides) - set(detection.parameters)
     if unknown:
         raise ValueError(f"{detection.name}: no such parameter(s) {sorted(unknown)}; "
                          f"it has {sorted(detection.parameters)}")
-    return " ".join(f"let {name} = {kql_literal(parameter, overrides.get(name, parameter.default))};"
+    return " ".join(f"let {name} = {kql_literal(parameter, overrides.get(name, default_value(parameter)))};"
                     for name, parameter in detection.parameters.items())
 
 

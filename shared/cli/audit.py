@@ -17,6 +17,7 @@ findings_app = typer.Typer(no_args_is_help=True, help="Findings in the store (Az
 
 def register(app: typer.Typer) -> None:
     app.command("run")(run)
+    app.command("serve")(serve)
     app.add_typer(findings_app, name="findings")
 
 
@@ -74,3 +75,16 @@ def list_findings(severity: str = typer.Option(None, "--severity", help="Minimum
                       finding.principal_name or finding.principal_id, finding.status, f"{finding.occurrences}x",
                       f"{finding.last_detected:%Y-%m-%d %H:%M}", finding.id)
     console.print(table)
+
+
+def serve(host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on"),
+          port: int = typer.Option(7071, "--port", min=1, max=65535)) -> None:
+    """Serve the findings API locally (the same FastAPI app the Function hosts); requires WIAUDIT_API_KEY."""
+    import uvicorn
+
+    from shared.api.app import create_local_api
+
+    with friendly_errors(), local_store() as store:
+        api = create_local_api(lambda: store)
+        console.print(f"findings API on http://{host}:{port}/api (docs: /api/docs); send the x-api-key header")
+        uvicorn.run(api, host=host, port=port, log_level="warning")

@@ -16,6 +16,7 @@ from shared.directory.model import (
 )
 from shared.directory.privileged import privileged_definitions
 from shared.findings import Finding
+from shared.severity import severity_rank
 
 
 class DirectoryIndex:
@@ -85,6 +86,23 @@ def enrich(findings: Iterable[Finding], index: DirectoryIndex) -> list[Finding]:
     """Each finding with its principal's context; no calls, only the one inventory."""
     return [finding.model_copy(update={"context": index.context(finding.principal_id, finding.evidence)})
             for finding in findings]
+
+
+def apply_privileged_severity(detection: Any, findings: Iterable[Finding]) -> list[Finding]:
+    """Raise to the detection's `severityWhenPrivileged` the enriched findings whose principal holds
+    privileged permissions or directory roles: the query cannot see the directory, the enrichment can.
+    Never lowers a severity; findings without context (directory unread, principal deleted) stay as they are."""
+    raised_to = getattr(detection, "severityWhenPrivileged", None)
+    if not raised_to:
+        return list(findings)
+    result = []
+    for finding in findings:
+        context = finding.context or {}
+        privileged = bool(context.get("privileged_permissions") or context.get("directory_roles"))
+        if privileged and severity_rank(raised_to) > severity_rank(finding.severity):
+            finding = finding.model_copy(update={"severity": raised_to})
+        result.append(finding)
+    return result
 
 
 def _credentials(owner: Application | ServicePrincipal | None, on: str) -> list[dict[str, Any]]:
