@@ -28,7 +28,8 @@ def test_owner_rule_declares_high_when_privileged():
 def test_privileged_permissions_or_directory_roles_raise_the_severity():
     detection = CATALOG.get("owner_added_to_workload_identity")
     findings = [
-        _finding("a", context={"privileged_permissions": ["RoleManagement.ReadWrite.Directory"], "directory_roles": []}),
+        _finding("a", context={"privileged_permissions": ["RoleManagement.ReadWrite.Directory"],
+                               "directory_roles": []}),
         _finding("b", context={"privileged_permissions": [], "directory_roles": ["Global Administrator"]}),
         _finding("c", context={"privileged_permissions": [], "directory_roles": []}),
         _finding("d", context={"deleted": True, "looked_up": "d"}),

@@ -38,14 +38,13 @@ def _quoted(value: str) -> str:
     return json.dumps(value)
 
 
-def _federated_sign_in(ctx: StoryContext, workload: Workload, moment: datetime, ip: str, credential_id: str) -> None:
+def _federated_sign_in(ctx: StoryContext, workload: Workload, moment: datetime, ip: str) -> None:
     """A sign-in with a federated identity credential (behaviour's sign-ins only use secrets and certificates)."""
     ctx.activity.book.add("sp", moment, records.sign_in(
         ctx.factory.tenant_id, moment, sp_id=workload.sp.id, sp_name=workload.name, app_id=workload.sp.appId, ip=ip,
         result="0", resource="Azure Resource Manager", resource_id=workload.resource_app_id,
         credential_type="federatedIdentityCredential", token_id=ctx.factory.guid()[:22],
         request_id=ctx.factory.guid(), asn=8075))
-    del credential_id  # the raw record carries no federated credential id field in this generator
 
 
 def _federated_credential_write(ctx: StoryContext, identity: Workload, moment: datetime, name: str, issuer: str,
@@ -130,7 +129,7 @@ def federated_credential_on_application(ctx: StoryContext) -> Scenario:
             {"displayName": "Included Updated Properties", "oldValue": None,
              "newValue": _quoted("FederatedIdentityCredentials")}]}])
     for minutes in (12, 47):
-        _federated_sign_in(ctx, web, moment + timedelta(minutes=minutes), GITHUB_RUNNER_IP, credential["Id"])
+        _federated_sign_in(ctx, web, moment + timedelta(minutes=minutes), GITHUB_RUNNER_IP)
     return Scenario("federated-credential-on-application", "A GitHub repository outside the company can sign in as "
                     "deploy-web", f"mallory@contoso.com let {GITHUB_ISSUER} tokens for '{subject}' sign in as the "
                     "deploy-web application; a workflow in that repository signed in 12 minutes later with a "
@@ -177,8 +176,10 @@ def permission_grant_to_admin_role(ctx: StoryContext) -> Scenario:
     granted = ctx.at(2, 9)
     _audit(ctx, granted, "Add app role assignment to service principal", "ApplicationManagement", MALLORY, [
         {"id": ctx.factory.guid(), "displayName": "Microsoft Graph", "type": "ServicePrincipal", "modifiedProperties": [
-            {"displayName": "AppRole.Id", "oldValue": None, "newValue": _quoted("9e3f62cf-ca93-4989-b6ce-bf83c28f9fe8")},
-            {"displayName": "AppRole.Value", "oldValue": None, "newValue": _quoted("RoleManagement.ReadWrite.Directory")},
+            {"displayName": "AppRole.Id", "oldValue": None,
+             "newValue": _quoted("9e3f62cf-ca93-4989-b6ce-bf83c28f9fe8")},
+            {"displayName": "AppRole.Value", "oldValue": None,
+             "newValue": _quoted("RoleManagement.ReadWrite.Directory")},
             {"displayName": "AppRole.DisplayName", "oldValue": None,
              "newValue": _quoted("Read and write all directory RBAC settings")},
             {"displayName": "ServicePrincipal.ObjectID", "oldValue": None, "newValue": _quoted(bot.sp.id)},
@@ -216,7 +217,8 @@ def consent_then_credential(ctx: StoryContext) -> Scenario:
                 f"[] => [[Id: {ctx.factory.guid()}, ClientId: {portal.sp.id}, PrincipalId: , ResourceId: "
                 f"{GRAPH_APP_ID}, ConsentType: AllPrincipals, Scope: Mail.Read Files.Read.All offline_access, "
                 "CreatedDateTime: , LastModifiedDateTime ]]; ")},
-            {"displayName": "TargetId.ServicePrincipalNames", "oldValue": None, "newValue": _quoted(portal.sp.appId)}]}])
+            {"displayName": "TargetId.ServicePrincipalNames", "oldValue": None,
+             "newValue": _quoted(portal.sp.appId)}]}])
     added = ctx.at(4, 15, 30)
     previous = _keys(portal.app.passwordCredentials)
     secret = ctx.factory.secret("export", 0, 730)
