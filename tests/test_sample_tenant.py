@@ -76,5 +76,5 @@ def test_directory_knows_every_principal_in_the_logs(tenant, audit):
 
 
 def test_too_small_a_tenant_is_refused(tmp_path):
-    with pytest.raises(ValueError, match="at least 6 service principals"):
+    with pytest.raises(ValueError, match=r"at least \d+ service principals"):
         generate(tmp_path, service_principals=3)

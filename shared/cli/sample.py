@@ -13,7 +13,7 @@ from shared.catalog.loader import load_catalog
 from shared.cli.common import console, errors, friendly_errors
 from shared.cli.findings_view import print_findings, rows_of_stored
 from shared.cli.logs import load_logs
-from shared.sample_tenant.generator import generate
+from shared.sample_tenant.generator import MIN_SERVICE_PRINCIPALS, generate
 from shared.sample_tenant.manifest import Manifest
 from shared.store.model import StoredFinding
 from shared.store.tables import TableFindingStore
@@ -36,7 +36,7 @@ def _generate(out: Path, seed: int, service_principals: int, days: int) -> None:
 
 def sample_tenant(out: Path = typer.Option(DEFAULT_TENANT, "--out", help="Folder to write the tenant to"),
                   seed: int = typer.Option(7, "--seed", help="Same seed, same tenant"),
-                  service_principals: int = typer.Option(40, "--service-principals", min=6),
+                  service_principals: int = typer.Option(40, "--service-principals", min=MIN_SERVICE_PRINCIPALS),
                   days: int = typer.Option(21, "--days", min=8, help="Days of logs, ending at the tenant's 'now'"),
                   ) -> None:
     """Generate a deterministic sample tenant: directory snapshot, logs of every table, labelled attack stories."""
