@@ -369,5 +369,8 @@ def create_api(store_factory: Callable[[], TableFindingStore], *, api_key: str |
     def list_detections() -> list[Detection]:
         return lazy_catalog.get()
 
+    from shared.api.credentials import credentials_router  # imported here: it uses this module's helpers
+
+    api.include_router(credentials_router(store))
     app.include_router(api)
     return app
