@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from shared.cli import app
 from shared.cli.credentials import CSV_COLUMNS
 from shared.posture.model import Owner
-from shared.sample_tenant.generator import generate
+from shared.sample_tenant.generator import MIN_SERVICE_PRINCIPALS, generate
 
 runner = CliRunner(env={"COLUMNS": "200"})
 TRICKY = 'Deploy, "prod"\nkey'
@@ -135,7 +135,7 @@ def test_an_empty_store_says_how_to_get_an_inventory(finding_store, monkeypatch)
 @pytest.fixture(scope="module")
 def tenant(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("credentials-tenant")
-    generate(out, seed=7, service_principals=12, days=10)
+    generate(out, seed=7, service_principals=max(20, MIN_SERVICE_PRINCIPALS), days=10)
     return out
 
 
