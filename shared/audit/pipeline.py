@@ -1,6 +1,9 @@
 """One audit run, the same in Azure, in the CLI and in tests:
 plan -> detect -> inventory -> enrich -> persist -> notify.
 
+After the directory is read, the posture checks (shared/posture) judge its credentials with the
+sign-in logs, once per audit day not yet judged; their findings are stored like the detections'.
+
 A failing detection, a failing directory read or a failing notification is recorded in the run
 and the rest goes on; the run is then `partial`. A checkpoint only moves past windows whose
 findings are stored, and a digest's findings stay pending for a channel until it accepts them.
@@ -22,6 +25,9 @@ from shared.directory.port import Directory
 from shared.findings import Finding
 from shared.logsource.base import LogQueryError, LogSource
 from shared.notify.port import Digest, NotificationError, Notifier
+from shared.posture.catalog import PostureCheck, load_checks
+from shared.posture.model import CredentialRecord
+from shared.posture.run import POSTURE_CHECKPOINT, audit_days, run_posture
 from shared.store.model import RunRecord
 from shared.store.tables import TableFindingStore
 
@@ -45,6 +51,8 @@ class AuditOutcome:
     run: RunRecord
     new_findings: list[str] = field(default_factory=list)
     notified: dict[str, int] = field(default_factory=dict)  # channel -> findings delivered
+    inventory: list[CredentialRecord] | None = None  # the credential inventory, as of inventory_taken_at
+    inventory_taken_at: datetime | None = None
 
 
 @dataclass
@@ -57,7 +65,8 @@ class _Detected:
 class AuditPipeline:
     def __init__(self, detections: Sequence[Detection], source: LogSource, directory: Directory,
                  store: TableFindingStore, notifiers: Sequence[Notifier], clock: Callable[[], datetime],
-                 config: AuditConfig = AuditConfig(), progress: Callable[[str], None] = lambda message: None) -> None:
+                 config: AuditConfig = AuditConfig(), progress: Callable[[str], None] = lambda message: None,
+                 checks: Sequence[PostureCheck] | None = None) -> None:
         self.detections = detections
         self.source = source
         self.directory = directory
@@ -66,6 +75,7 @@ class AuditPipeline:
         self.clock = clock
         self.config = config
         self.progress = progress
+        self.checks = checks  # posture checks; None: those in shared/posture/checks/
 
     def run(self, trigger: str = "timer") -> AuditOutcome:
         now = self.clock()
@@ -79,6 +89,8 @@ class AuditPipeline:
             index = self._inventory(run)
             for item in detected:
                 outcome.new_findings += self._persist(item, index, run, now)
+            if index is not None:
+                outcome.new_findings += self._posture(index, run, now, outcome)
             outcome.notified = self._notify(run, now)
             run.status = "partial" if run.errors else "succeeded"
         except Exception as error:
@@ -122,6 +134,29 @@ class AuditPipeline:
         if detected.completed_until is not None:
             self.store.set_checkpoint(detected.detection.id, detected.completed_until)
         return result.new
+
+    def _posture(self, index: DirectoryIndex, run: RunRecord, now: datetime, outcome: AuditOutcome) -> list[str]:
+        """Each audit day since the posture checkpoint, judged as of its end; a failure is recorded, the run goes on."""
+        days = audit_days(self.store.get_checkpoint(POSTURE_CHECKPOINT), now, self.config.ingestion_delay,
+                          self.config.max_lookback)
+        self.progress(f"posture checks: {len(days)} day(s)")
+        findings: list[Finding] = []
+        try:
+            checks = list(load_checks() if self.checks is None else self.checks)
+            for day_end in days:
+                result = run_posture(checks, index.snapshot, self.source, day_end)
+                findings += result.findings
+                run.errors.update(result.errors)
+        except Exception as error:  # the sign-in logs or a check file: no posture this run
+            run.errors["posture"] = f"{type(error).__name__}: {error}"
+            return []
+        outcome.inventory, outcome.inventory_taken_at = result.inventory, days[-1]
+        stored = self.store.upsert_findings(enrich(findings, index), run.id, now)
+        for check in checks:
+            ids = {finding.id for finding in findings if finding.detection_id == check.id}
+            run.counts[check.id] = {"findings": len(ids), "new": len(ids.intersection(stored.new))}
+        self.store.set_checkpoint(POSTURE_CHECKPOINT, days[-1])
+        return stored.new
 
     def _notify(self, run: RunRecord, now: datetime) -> dict[str, int]:
         delivered = {}

@@ -12,6 +12,8 @@ from shared.catalog.sentinel import SentinelExportError, export_sentinel
 from shared.catalog.testing import run_tests
 from shared.catalog.validation import validate_catalog
 from shared.cli.common import SEVERITY_STYLE, console, friendly_errors
+from shared.posture.catalog import PostureCatalog, load_checks
+from shared.posture.testing import run_check_tests
 
 app = typer.Typer(no_args_is_help=True, help="The detection catalog: list, test, validate and export its rules.")
 
@@ -21,26 +23,34 @@ def _catalog() -> Catalog:
         return load_catalog()
 
 
+def _checks() -> PostureCatalog:
+    with friendly_errors():
+        return load_checks()
+
+
 @app.command("list")
 def list_detections(markdown: bool = typer.Option(False, "--markdown", help="A Markdown table for the README")) -> None:
-    """Every detection with its severity, tables and tactics."""
-    catalog = _catalog()
-    rows = [(d.name, d.severity, ", ".join(d.tables), ", ".join(d.tactics), catalog.paths[d.id].stem)
-            for d in sorted(catalog, key=lambda d: (-_rank(d.severity), d.name))]
+    """Every detection (KQL, kind Scheduled) and posture check (kind Posture) with its severity, tables and tactics."""
+    catalog, checks = _catalog(), _checks()
+    items = [(d, catalog.paths[d.id].stem) for d in catalog] + [(c, checks.paths[c.id].stem) for c in checks]
+    rows = [(item.name, item.kind, item.severity, ", ".join(item.tables), ", ".join(item.tactics), stem)
+            for item, stem in sorted(items, key=lambda pair: (pair[0].kind != "Scheduled", -_rank(pair[0].severity),
+                                                              pair[0].name))]
     if markdown:
         console.print(markdown_table(rows), soft_wrap=True)
         return
-    table = Table(title=f"{len(rows)} detections")
-    for column in ("Name", "Severity", "Tables", "Tactics", "File"):
+    table = Table(title=f"{len(catalog)} detections, {len(checks)} posture checks")
+    for column in ("Name", "Kind", "Severity", "Tables", "Tactics", "File"):
         table.add_column(column)
-    for name, severity, tables, tactics, stem in rows:
-        table.add_row(name, f"[{SEVERITY_STYLE[severity]}]{severity}[/]", tables, tactics, stem)
+    for name, kind, severity, tables, tactics, stem in rows:
+        table.add_row(name, kind, f"[{SEVERITY_STYLE[severity]}]{severity}[/]", tables, tactics, stem)
     console.print(table)
 
 
 def markdown_table(rows: list[tuple[str, ...]]) -> str:
-    lines = ["| Detection | Severity | Tables | Tactics |", "|---|---|---|---|"]
-    lines += [f"| {name} | {severity} | {tables} | {tactics} |" for name, severity, tables, tactics, _ in rows]
+    lines = ["| Detection | Kind | Severity | Tables | Tactics |", "|---|---|---|---|---|"]
+    lines += [f"| {name} | {kind} | {severity} | {tables} | {tactics} |"
+              for name, kind, severity, tables, tactics, _ in rows]
     return "\n".join(lines)
 
 
@@ -50,13 +60,13 @@ def _rank(severity: str) -> int:
 
 @app.command("test")
 def test_detections(detection: str = typer.Argument(None, help="Id, id prefix or file name; all when omitted")) -> None:
-    """Run the detections' own tests on the embedded KQL engine."""
-    catalog = _catalog()
+    """Run the detections' own tests on the embedded KQL engine, and the posture checks' own tests."""
+    catalog, checks = _catalog(), _checks()
     with friendly_errors():
-        chosen = [catalog.get(detection)] if detection else list(catalog)
+        chosen = [_choose(detection, catalog, checks)] if detection else [*catalog, *checks]
     failed = 0
     for item in chosen:
-        for outcome in run_tests(item):
+        for outcome in (run_tests(item) if item.kind == "Scheduled" else run_check_tests(item)):
             mark = "[green]pass[/]" if outcome.passed else "[red]FAIL[/]"
             console.print(f"{mark} {item.name} :: {outcome.test.name}")
             for problem in outcome.problems:
@@ -64,6 +74,16 @@ def test_detections(detection: str = typer.Argument(None, help="Id, id prefix or
             failed += not outcome.passed
     console.print(f"{failed} failed" if failed else "all detection tests passed")
     raise typer.Exit(1 if failed else 0)
+
+
+def _choose(key: str, catalog: Catalog, checks: PostureCatalog):
+    """A detection, else a posture check, by id, id prefix or file name (KeyError: neither)."""
+    try:
+        return catalog.get(key)
+    except KeyError:
+        if key in checks.stems or any(check.id.startswith(key) for check in checks):
+            return checks.get(key)
+        raise
 
 
 @app.command("validate")

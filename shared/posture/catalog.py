@@ -27,7 +27,7 @@ from shared.severity import Severity
 
 CHECKS_DIR = Path(__file__).resolve().parent / "checks"
 TEST_TENANT = "00000000-0000-4000-8000-00000000a11d"
-POSTURE_TABLES = ("Microsoft Graph directory",)
+POSTURE_TABLES = ("Directory",)
 SIGN_IN_TABLES = (SERVICE_PRINCIPAL_TABLE, MANAGED_IDENTITY_TABLE)
 _GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _TYPES = {"int": int, "real": (int, float), "string": str, "dynamic": (list, dict)}
@@ -237,11 +237,9 @@ class PostureCatalog:
             raise KeyError(f"{key!r} matches {len(matches)} posture checks; give an id or a file name")
         return matches[0]
 
-    def find(self, key: str) -> PostureCheck | None:
-        try:
-            return self.get(key)
-        except KeyError:
-            return None
+    @property
+    def stems(self) -> set[str]:
+        return {path.stem for path in self.paths.values()}
 
 
 class PostureCatalogError(ValueError):

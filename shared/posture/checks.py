@@ -114,8 +114,8 @@ def unused_credentials(inventory, index, usage, params, now) -> list[Hit]:
                                         "the logs naming the credential", "Informational", UsageKnown=False,
                                         LastUnattributedSignIn=_iso(unattributed)))
         elif not rec.usage_known:
-            hits.append(_credential_hit(rec, f"{_what(rec)}: not used in the logs read, but they start at "
-                                        f"{_day(start)}, short of the {days}-day horizon: usage unknown",
+            hits.append(_credential_hit(rec, f"{_what(rec)}: usage unknown, logs start at {_day(start)}, short of "
+                                        f"the {days}-day horizon (no sign-in used it since)",
                                         "Informational", LogsStart=_iso(start), HorizonDays=days))
         else:
             last = f"last used {_day(rec.last_used)}" if rec.last_used else f"never used since {_day(start)}"
@@ -160,11 +160,12 @@ def dormant_identities(inventory, index, usage, params, now) -> list[Hit]:
 @check
 def privileged_identity_with_secrets(inventory, index, usage, params, now) -> list[Hit]:
     hits = []
+    in_use_since = now - timedelta(days=params["in_use_days"])
     for rec in _actionable(inventory):
         if not rec.privileged or rec.type != "secret" or rec.status == "expired":
             continue
         reasons = "; ".join(rec.privileged_reasons)
-        if rec.last_used is not None:
+        if rec.last_used is not None and rec.last_used >= in_use_since:
             hits.append(_credential_hit(rec, f"{rec.principal_name} ({reasons}) authenticates with a client secret "
                                         f"({_short(rec)}): move it to a certificate or a federated credential",
                                         "High", InUse=True))

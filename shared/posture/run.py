@@ -91,7 +91,7 @@ def audit_days(checkpoint: datetime | None, now: datetime, ingestion_delay: time
     little about last week; with nothing new, the latest day is judged again (the same occurrence)."""
     ends = [end for _, end in plan_windows(DAY, checkpoint, now, ingestion_delay, max_lookback)]
     if checkpoint is None:
-        return ends[-1:]
+        return ends[-1:] or [floor_to(now - ingestion_delay, DAY)]
     return ends or [checkpoint]
 
 

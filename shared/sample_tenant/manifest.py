@@ -11,6 +11,7 @@ from pathlib import Path
 from shared.catalog.loader import Catalog
 from shared.findings import Finding
 from shared.logsource.values import parse_datetime
+from shared.posture.catalog import CHECKS_DIR, PostureCatalog
 from shared.store.model import StoredFinding
 
 
@@ -37,12 +38,14 @@ class Manifest:
     days: int
 
     @classmethod
-    def load(cls, path: Path, catalog: Catalog) -> Manifest:
+    def load(cls, path: Path, catalog: Catalog, checks: PostureCatalog | None = None) -> Manifest:
+        """Expectations resolved by detection file name, and by posture check file name when `checks` are
+        given; without them, posture expectations are left out (an audit of the detections alone cannot meet them)."""
         document = json.loads(path.read_text(encoding="utf-8"))
         scenarios = tuple(
-            ExpectedScenario(item["id"], item["title"], catalog.get(detection).id, item["principal_id"],
-                             item["principal_name"])
-            for item in document["scenarios"] for detection in item["detections"])
+            ExpectedScenario(item["id"], item["title"], resolved, item["principal_id"], item["principal_name"])
+            for item in document["scenarios"] for stem in item["detections"]
+            if (resolved := _resolve(stem, catalog, checks)) is not None)
         return cls(document["now"], scenarios, document["seed"], document["servicePrincipals"], document["days"])
 
     @property
@@ -54,3 +57,12 @@ class Manifest:
 
     def missed(self, findings: Sequence[Finding | StoredFinding]) -> list[ExpectedScenario]:
         return [s for s in self.scenarios if not any(s.explains(finding) for finding in findings)]
+
+
+def _resolve(stem: str, catalog: Catalog, checks: PostureCatalog | None) -> str | None:
+    """The id of the detection or posture check named `stem`; None for a posture check when none were given."""
+    if checks is not None and stem in checks.stems:
+        return checks.get(stem).id
+    if (CHECKS_DIR / f"{stem}.yaml").is_file():
+        return None
+    return catalog.get(stem).id
