@@ -177,3 +177,40 @@ def test_a_managed_identitys_own_certificate_is_never_unused(finding_store):
     finding_store.replace_inventory([managed, make_record(2, used_days_ago=None)], NOW)
     assert ids(finding_store.query_credentials(unused_for=timedelta(days=1))[0]) == ["app-2"]
     assert sorted(ids(finding_store.all_credentials())) == ["app-1", "app-2"]
+
+
+# --- the audit pipeline keeps the inventory and puts its hygiene in the digest ------------------------------------
+
+
+def test_the_audit_stores_the_inventory_and_the_digest_carries_its_hygiene(finding_store, make_finding):
+    from directory_fixtures import make_snapshot
+
+    from shared.audit.pipeline import AuditPipeline
+
+    class NoLogs:
+        def query(self, kql, start, end):
+            return []
+
+    class Snapshot:
+        def inventory(self):
+            return make_snapshot(30, seed=3)
+
+    class Teams:
+        channel = "teams"
+
+        def __init__(self):
+            self.digests = []
+
+        def send(self, digest):
+            self.digests.append(digest)
+
+    finding_store.upsert_findings([make_finding("sp1")], "earlier-run", NOW - timedelta(days=1))  # a pending finding
+    teams = Teams()
+    outcome = AuditPipeline([], NoLogs(), Snapshot(), finding_store, [teams], clock=lambda: NOW, checks=[]).run()
+    assert outcome.inventory and "credentials" not in outcome.run.errors
+    stored = finding_store.all_credentials()
+    assert len(stored) == len(outcome.inventory)
+    assert finding_store.inventory_snapshot()[1] == outcome.inventory_taken_at
+    (digest,) = teams.digests
+    assert digest.hygiene is not None and digest.hygiene.taken_at == outcome.inventory_taken_at
+    assert digest.hygiene.credentials == sum(r.principal_type != "managed identity" for r in outcome.inventory)

@@ -26,6 +26,7 @@ from shared.findings import Finding
 from shared.logsource.base import LogQueryError, LogSource
 from shared.notify.port import Digest, NotificationError, Notifier
 from shared.posture.catalog import PostureCheck, load_checks
+from shared.posture.hygiene import CredentialHygiene, credential_hygiene
 from shared.posture.model import CredentialRecord
 from shared.posture.run import POSTURE_CHECKPOINT, audit_days, run_posture
 from shared.store.model import RunRecord
@@ -91,7 +92,8 @@ class AuditPipeline:
                 outcome.new_findings += self._persist(item, index, run, now)
             if index is not None:
                 outcome.new_findings += self._posture(index, run, now, outcome)
-            outcome.notified = self._notify(run, now)
+            hygiene = self._store_credentials(outcome, run)
+            outcome.notified = self._notify(run, now, hygiene)
             run.status = "partial" if run.errors else "succeeded"
         except Exception as error:
             run.status, run.errors["run"] = "failed", f"{type(error).__name__}: {error}"
@@ -158,7 +160,17 @@ class AuditPipeline:
         self.store.set_checkpoint(POSTURE_CHECKPOINT, days[-1])
         return stored.new
 
-    def _notify(self, run: RunRecord, now: datetime) -> dict[str, int]:
+    def _store_credentials(self, outcome: AuditOutcome, run: RunRecord) -> CredentialHygiene | None:
+        """Keep the inventory for `wiaudit credentials` and GET /api/credentials; its hygiene goes in the digest."""
+        if outcome.inventory is None or outcome.inventory_taken_at is None:
+            return None
+        try:
+            self.store.replace_inventory(outcome.inventory, outcome.inventory_taken_at)
+        except Exception as error:  # the previous inventory stays readable; the run is partial
+            run.errors["credentials"] = f"{type(error).__name__}: {error}"
+        return credential_hygiene(outcome.inventory, outcome.inventory_taken_at)
+
+    def _notify(self, run: RunRecord, now: datetime, hygiene: CredentialHygiene | None = None) -> dict[str, int]:
         delivered = {}
         for notifier in self.notifiers:
             pending = self.store.pending_notifications(notifier.channel)
@@ -167,7 +179,7 @@ class AuditPipeline:
             self.progress(f"sending {len(pending)} finding(s) to {notifier.channel}")
             since = min(finding.first_detected for finding in pending)
             digest = Digest(generated_at=now, run_id=run.id, findings=pending,
-                            findings_query=f"GET /api/findings?since={since:%Y-%m-%dT%H:%M:%SZ}")
+                            findings_query=f"GET /api/findings?since={since:%Y-%m-%dT%H:%M:%SZ}", hygiene=hygiene)
             try:
                 notifier.send(digest)
             except NotificationError as error:
