@@ -223,7 +223,9 @@ def print_table(records: Sequence[CredentialRecord], title: str) -> None:
     for record in records:
         credential = Text.assemble(_text(record.display_name or "(no name)", 60), "\n",
                                    _text(record.key_id, 40, "dim"))
-        last_used = _day(record.last_used, "not seen" if record.usage_known else "not seen (logs too short)")
+        unseen = "rotated by Azure" if is_managed(record) else "not seen" if record.usage_known else \
+            "not seen (logs too short)"
+        last_used = _day(record.last_used, unseen)
         days = f" ({record.days_to_expiry:+d}d)" if record.days_to_expiry is not None else ""
         table.add_row(
             _text(record.principal_name or record.principal_id), credential, record.type,
