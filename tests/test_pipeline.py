@@ -62,9 +62,12 @@ def source(tenant) -> EmbeddedLogSource:
     return EmbeddedLogSource.from_folder(tenant / "logs", SAMPLE_NOW)[0]
 
 
-def _pipeline(tenant, source, store, notifiers=(), now=SAMPLE_NOW, directory=None) -> AuditPipeline:
+SHORT = AuditConfig(max_lookback=2 * DAY)  # enough for the stories these tests look at, and quick
+
+
+def _pipeline(tenant, source, store, notifiers=(), now=SAMPLE_NOW, directory=None, config=SHORT) -> AuditPipeline:
     return AuditPipeline(CATALOG, source, directory or SnapshotFileDirectory(tenant / "directory.json"), store,
-                         list(notifiers), clock=lambda: now, config=AuditConfig())
+                         list(notifiers), clock=lambda: now, config=config)
 
 
 def test_plan_runs_whole_windows_after_the_ingestion_delay():
@@ -81,7 +84,7 @@ def test_plan_runs_whole_windows_after_the_ingestion_delay():
 
 def test_first_run_stores_enriched_findings_and_second_run_finds_nothing_new(tenant, source, finding_store):
     teams, email = RecordingNotifier("teams"), RecordingNotifier("email")
-    first = _pipeline(tenant, source, finding_store, [teams, email]).run(trigger="test")
+    first = _pipeline(tenant, source, finding_store, [teams, email], config=AuditConfig()).run(trigger="test")
     assert first.run.status == "succeeded", first.run.errors
     assert first.new_findings and len(teams.sent) == len(email.sent) == 1
     assert {f.id for f in teams.sent[0].findings} == set(first.new_findings)
@@ -188,7 +191,14 @@ def test_detection_parameters_from_settings_reach_the_query(tenant, source, find
     overrides = parameter_overrides(load_catalog(), {"DETECTION_PARAMETERS": json.dumps(
         {"credential_added_to_active_identity": {"SignInLookback": "1h"}})})
     rule = next(d for d in CATALOG if d.name.startswith("Credential added to an identity"))
-    config = AuditConfig(parameters=overrides)
-    outcome = AuditPipeline(CATALOG, source, SnapshotFileDirectory(tenant / "directory.json"), finding_store, [],
-                            clock=lambda: SAMPLE_NOW, config=config).run()
-    assert outcome.run.counts[rule.id]["findings"] == 0  # payroll-sync's last sign-in was 7 h before the change
+
+    def payroll_findings(store, config) -> list:
+        outcome = _pipeline(tenant, source, store, config=config).run()
+        found = [store.get_finding(i) for i in outcome.new_findings]
+        return [f for f in found if f.detection_id == rule.id and f.principal_name == "payroll-sync"]
+
+    assert payroll_findings(finding_store, SHORT)
+    other = TableFindingStore(finding_store.service, prefix=f"{finding_store.prefix}p")
+    other.ensure_tables()
+    # payroll-sync's last sign-in was 7 h before the backdoor credential: outside a 1 h lookback
+    assert payroll_findings(other, AuditConfig(max_lookback=2 * DAY, parameters=overrides)) == []
