@@ -54,6 +54,11 @@ class LogDatabase:
         self.connection.execute(f'CREATE TABLE "{table}" ({ddl})')
         self._columns[table] = columns
 
+    @property
+    def schema_version(self) -> int:
+        """Changes whenever a table or column is added, so cached translations know to redo joins."""
+        return len(self._columns) + sum(len(columns) for columns in self._columns.values())
+
     def columns(self, table: str) -> dict[str, str]:
         return dict(self._columns[table])
 

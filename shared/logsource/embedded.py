@@ -3,22 +3,34 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb_kql
+from duckdb_kql.engine import schema
 
 from shared.logsource.base import LogQueryError, Row
 from shared.logsource.database import LoadReport, LogDatabase
+from shared.logsource.values import parse_datetime
+
+_WINDOW_HEADER = re.compile(r"^let WindowStart = datetime\(([^)]*)\); let WindowEnd = datetime\(([^)]*)\);")
+_WINDOW_DECLARATION = "declare query_parameters(WindowStart:datetime, WindowEnd:datetime);"
 
 
 class EmbeddedLogSource:
-    """Answers queries from a LogDatabase; `now` stands in for the clock Kusto would read."""
+    """Answers queries from a LogDatabase; `now` stands in for the clock Kusto would read.
+
+    Translating KQL to SQL (an ANTLR parse in Python) costs far more than running it, and a
+    detection runs the same text window after window. So the window header is turned into
+    query parameters and each distinct text is translated once; only the values change.
+    """
 
     def __init__(self, database: LogDatabase, now: datetime) -> None:
         self.database = database
         self.now = now
+        self._translations: dict[tuple[str, int], Any] = {}
 
     @classmethod
     def from_folder(cls, folder: Path, now: datetime) -> tuple[EmbeddedLogSource, LoadReport]:
@@ -27,11 +39,33 @@ class EmbeddedLogSource:
         return cls(database, now), report
 
     def query(self, kql: str, start: datetime, end: datetime) -> list[Row]:
+        text, window = _parameterise_window(kql)
         try:
-            relation = duckdb_kql.query(self.database.connection, kql, query_now=self.now)
+            translated = self._translate(text, window)
+            values = {d.slot: window[d.name] for d in translated.declarations if d.slot in translated.slots}
+            relation = self.database.connection.sql(str(translated), params=values or None)
         except Exception as error:  # duckdb-kql raises KqlError and duckdb errors alike
             raise LogQueryError(f"{type(error).__name__}: {error}") from error
         return rows_of(relation)
+
+    def _translate(self, text: str, window: dict[str, datetime]) -> Any:
+        key = (text, self.database.schema_version)
+        if key not in self._translations:
+            connection = self.database.connection
+            connection.execute("SET TimeZone='UTC'")
+            self._translations[key] = duckdb_kql.to_sql(text, schema=schema(connection), parameters=window,
+                                                        query_now=self.now)
+        return self._translations[key]
+
+
+def _parameterise_window(kql: str) -> tuple[str, dict[str, datetime]]:
+    """The query with its `let WindowStart/WindowEnd = datetime(...)` header as declared parameters."""
+    match = _WINDOW_HEADER.match(kql)
+    if match is None:
+        return kql, {}
+    window = {"WindowStart": parse_datetime(match.group(1)).replace(tzinfo=None),
+              "WindowEnd": parse_datetime(match.group(2)).replace(tzinfo=None)}
+    return _WINDOW_DECLARATION + kql[match.end():], window
 
 
 def rows_of(relation: Any) -> list[Row]:
