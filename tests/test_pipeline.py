@@ -15,6 +15,7 @@ from shared.directory.port import SnapshotFileDirectory
 from shared.logsource.base import LogQueryError
 from shared.logsource.embedded import EmbeddedLogSource
 from shared.notify.port import Digest, NotificationError
+from shared.posture.catalog import load_checks
 from shared.sample_tenant.generator import SAMPLE_NOW, generate
 from shared.sample_tenant.manifest import Manifest
 from shared.store.tables import TableFindingStore
@@ -88,7 +89,7 @@ def test_first_run_stores_enriched_findings_and_second_run_finds_nothing_new(ten
     assert first.run.status == "succeeded", first.run.errors
     assert first.new_findings and len(teams.sent) == len(email.sent) == 1
     assert {f.id for f in teams.sent[0].findings} == set(first.new_findings)
-    manifest = Manifest.load(tenant / "manifest.json", load_catalog())
+    manifest = Manifest.load(tenant / "manifest.json", load_catalog(), load_checks())
     stored = [finding_store.get_finding(i) for i in first.new_findings]
     assert manifest.missed(stored) == []
     for detection in CATALOG:

@@ -13,6 +13,7 @@ from shared.catalog.loader import load_catalog
 from shared.cli.common import console, errors, friendly_errors
 from shared.cli.findings_view import print_findings, rows_of_stored
 from shared.cli.logs import load_logs
+from shared.posture.catalog import load_checks
 from shared.sample_tenant.generator import MIN_SERVICE_PRINCIPALS, generate
 from shared.sample_tenant.manifest import Manifest
 from shared.store.model import StoredFinding
@@ -54,7 +55,7 @@ def demo(tenant: Path = typer.Option(DEFAULT_TENANT, "--tenant", help="Sample te
         console.print(f"[bold]Generating the sample tenant[/] in {tenant}")
         _generate(tenant, seed=7, service_principals=40, days=21)
     with friendly_errors():
-        manifest = Manifest.load(tenant / "manifest.json", load_catalog())
+        manifest = Manifest.load(tenant / "manifest.json", load_catalog(), load_checks())
         console.print("[bold]Starting Azurite[/] (Table Storage emulator) for the findings store")
         with local_store() as store:
             source = load_logs(tenant / "logs", manifest.now_time)
