@@ -28,3 +28,19 @@ def test_start_up_check_lists_every_bad_setting():
         check_settings({"MAX_LOOKBACK_DAYS": "x", "INGESTION_DELAY_MINUTES": "-1"})
     assert "MAX_LOOKBACK_DAYS" in str(caught.value) and "INGESTION_DELAY_MINUTES" in str(caught.value)
     check_settings({})
+
+
+def test_detection_parameters_name_detections_or_posture_checks_and_are_checked():
+    from shared.audit.build import parameter_overrides
+    from shared.catalog.loader import load_catalog
+    from shared.posture.catalog import load_checks
+
+    catalog, checks = load_catalog(), load_checks()
+    good = {"DETECTION_PARAMETERS": '{"expiring_credentials": {"expiring_days": 45}}'}
+    overrides = parameter_overrides(catalog, good, checks)
+    assert overrides == {checks.get("expiring_credentials").id: {"expiring_days": 45}}
+    with pytest.raises(SettingsError, match="parameter expiring_days must be int"):
+        bad = {"DETECTION_PARAMETERS": '{"expiring_credentials": {"expiring_days": "x"}}'}
+        parameter_overrides(catalog, bad, checks)
+    with pytest.raises(SettingsError, match="'no_such_rule' matches 0 detections"):
+        parameter_overrides(catalog, {"DETECTION_PARAMETERS": '{"no_such_rule": {}}'}, checks)

@@ -10,26 +10,38 @@ from typing import Any
 from shared.audit.pipeline import AuditConfig, AuditPipeline
 from shared.catalog.loader import Catalog, load_catalog
 from shared.catalog.render import parameter_lets
+from shared.posture.catalog import PostureCatalog, load_checks
 from shared.settings import SettingsError, read_setting
 
 
 def audit_config(environ: Mapping[str, str] | None = None) -> AuditConfig:
     return AuditConfig(ingestion_delay=timedelta(minutes=read_setting("INGESTION_DELAY_MINUTES", environ)),
                        max_lookback=timedelta(days=read_setting("MAX_LOOKBACK_DAYS", environ)),
-                       parameters=parameter_overrides(load_catalog(), environ))
+                       parameters=parameter_overrides(load_catalog(), environ, load_checks()))
 
 
-def parameter_overrides(catalog: Catalog, environ: Mapping[str, str] | None = None) -> dict[str, dict[str, Any]]:
-    """DETECTION_PARAMETERS by detection id, each checked against the rule's declared parameters."""
+def parameter_overrides(catalog: Catalog, environ: Mapping[str, str] | None = None,
+                        checks: PostureCatalog | None = None) -> dict[str, dict[str, Any]]:
+    """DETECTION_PARAMETERS by rule id, each checked against the declared parameters of the detection or
+    posture check it names."""
     overrides = {}
     for key, values in read_setting("DETECTION_PARAMETERS", environ).items():
         try:
-            detection = catalog.get(key)
-            parameter_lets(detection, values)
+            rule_id = _checked_rule_id(key, values, catalog, checks)
         except (KeyError, ValueError) as error:
             raise SettingsError(f"setting DETECTION_PARAMETERS: {error}") from None
-        overrides[detection.id] = values
+        overrides[rule_id] = values
     return overrides
+
+
+def _checked_rule_id(key: str, values: Mapping[str, Any], catalog: Catalog, checks: PostureCatalog | None) -> str:
+    if checks is not None and key in checks.stems:
+        check = checks.get(key)
+        check.values(values)
+        return check.id
+    detection = catalog.get(key)
+    parameter_lets(detection, values)
+    return detection.id
 
 
 def azure_credential(environ: Mapping[str, str] | None = None):

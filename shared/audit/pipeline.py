@@ -146,7 +146,7 @@ class AuditPipeline:
         try:
             checks = list(load_checks() if self.checks is None else self.checks)
             for day_end in days:
-                result = run_posture(checks, index.snapshot, self.source, day_end)
+                result = run_posture(checks, index.snapshot, self.source, day_end, self.config.parameters)
                 findings += result.findings
                 run.errors.update(result.errors)
         except Exception as error:  # the sign-in logs or a check file: no posture this run
