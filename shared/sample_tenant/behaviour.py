@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from shared.directory.model import PasswordCredential
 from shared.sample_tenant import records
-from shared.sample_tenant.identities import IdentityFactory, Workload
+from shared.sample_tenant.identities import KEYVAULT_APP_ID, IdentityFactory, Workload
 from shared.sample_tenant.logbook import LogBook
 
 DEPLOY_OPERATIONS = ("Microsoft.Web/sites/write", "Microsoft.Resources/deployments/write",
@@ -24,21 +24,24 @@ class Activity:
     def __init__(self, factory: IdentityFactory, book: LogBook, tenant_id: str, now: datetime) -> None:
         self.factory = factory
         self.rng: random.Random = factory.rng
+        # When and how often the baseline runs has its own stream, drawn before any story runs: adding or changing
+        # a story must not move every background sign-in (and with it what each story's rules see around it).
+        self.schedule = random.Random(self.rng.getrandbits(64))
         self.book = book
         self.tenant_id = tenant_id
         self.now = now
 
     def day(self, workload: Workload, day_start: datetime) -> None:
-        count = max(1, workload.sign_ins_per_day + self.rng.randint(-1, 1))
-        for moment in sorted(day_start + timedelta(seconds=self.rng.randint(0, 86399)) for _ in range(count)):
+        count = max(1, workload.sign_ins_per_day + self.schedule.randint(-1, 1))
+        for moment in sorted(day_start + timedelta(seconds=self.schedule.randint(0, 86399)) for _ in range(count)):
             if moment >= self.now:
                 continue
             if workload.app is None:
                 self.managed_identity_session(workload, moment)
             else:
                 self.application_session(workload, moment)
-        if workload.app is None and self.rng.random() < 1 / 30:
-            self.certificate_rotation(workload, day_start + timedelta(hours=self.rng.randint(0, 23)))
+        if workload.app is None and self.schedule.random() < 1 / 30:
+            self.certificate_rotation(workload, day_start + timedelta(hours=self.schedule.randint(0, 23)))
 
     def application_session(self, workload: Workload, moment: datetime, ip: str | None = None,
                             credential: object | None = None) -> str:
@@ -57,19 +60,35 @@ class Activity:
                 user = self.rng.choice(self.factory.users)
                 self.directory_change(workload, moment + timedelta(minutes=1), "Update user",
                                       [{"id": user.id, "displayName": user.userPrincipalName, "type": "User"}])
+        if workload.vault_id:
+            self.application_secret_reads(workload, moment + timedelta(seconds=20), ip or workload.home_ip, credential)
         return token
 
+    def application_secret_reads(self, workload: Workload, moment: datetime, ip: str, credential: object | None,
+                                 secrets: list[str] | None = None, listing: bool = False) -> None:
+        """An application that keeps its secrets in Key Vault gets a Key Vault token and reads them."""
+        self.app_sign_in(workload, moment, ip, "0", credential, resource=("Azure Key Vault", KEYVAULT_APP_ID))
+        names = ([""] if listing else []) + list(secrets or workload.secrets)
+        for offset, secret in enumerate(names):
+            self.book.add("keyvault", moment, records.keyvault_read(
+                moment + timedelta(seconds=1 + offset), vault_id=workload.vault_id, secret=secret,
+                caller_id=workload.sp.id, app_id=workload.sp.appId, ip=ip, request_id=self.factory.guid(),
+                operation="SecretGet" if secret else "SecretList"))
+
     def app_sign_in(self, workload: Workload, moment: datetime, ip: str, result: str, credential: object | None,
-                    key_id: str | None = None) -> str:
+                    key_id: str | None = None, resource: tuple[str, str] | None = None) -> str:
+        """One sign-in of an application; `resource` (display name, app id) overrides its usual one."""
         token = self.factory.guid()[:22]
+        resource_name, resource_app_id = resource or (workload.resource, workload.resource_app_id)
         secret = isinstance(credential, PasswordCredential)
+        asn, country = records.network(ip)
         self.book.add("sp", moment, records.sign_in(
             self.tenant_id, moment, sp_id=workload.sp.id, sp_name=workload.name, app_id=workload.sp.appId, ip=ip,
-            result=result, resource=workload.resource, resource_id=workload.resource_app_id,
+            result=result, resource=resource_name, resource_id=resource_app_id,
             credential_type="clientSecret" if secret or credential is None else "clientAssertion",
             key_id=key_id if key_id is not None else (credential.keyId if credential else ""),
             thumbprint="" if secret or credential is None else credential.customKeyIdentifier or "",
-            token_id=token, request_id=self.factory.guid(), asn=8075 if ip.startswith("20.") else 208323))
+            token_id=token, request_id=self.factory.guid(), asn=asn or 8075, country=country or "US"))
         return token
 
     def deploy(self, workload: Workload, moment: datetime, operation: str, token: str, ip: str) -> None:

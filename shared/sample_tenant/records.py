@@ -11,6 +11,19 @@ Record = dict[str, Any]
 OBJECT_ID_CLAIM = "http://schemas.microsoft.com/identity/claims/objectidentifier"
 
 
+# Where the sample tenant's IP addresses are: (autonomous system number, country). Azure egress is AS8075 in
+# the US; the others stand for a Tor exit node and two hosting providers an attacker rents.
+NETWORKS = (("20.", 8075, "US"), ("185.220.101.", 208323, "DE"), ("203.0.113.", 64501, "RO"),
+            ("198.51.100.", 64502, "NL"))
+
+
+def network(ip: str) -> tuple[int | None, str]:
+    """(ASN, country) of an IP address as Entra would geolocate it; (None, "") for no address."""
+    if not ip:
+        return None, ""
+    return next(((asn, country) for prefix, asn, country in NETWORKS if ip.startswith(prefix)), (64500, "US"))
+
+
 def iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
@@ -79,15 +92,18 @@ def activity(tenant_id: str, moment: datetime, *, caller_id: str, app_id: str, i
 
 
 def keyvault_read(moment: datetime, *, vault_id: str, secret: str, caller_id: str, app_id: str, ip: str,
-                  request_id: str, result: str = "Success") -> Record:
-    """A Key Vault AuditEvent record (SecretGet); Log Analytics flattens it into AzureDiagnostics."""
+                  request_id: str, result: str = "Success", operation: str = "SecretGet") -> Record:
+    """A Key Vault AuditEvent record (SecretGet, or SecretList with secret ""); Log Analytics flattens it into
+    AzureDiagnostics."""
     vault = vault_id.rstrip("/").split("/")[-1]
+    path = f"secrets/{secret}/0f1e2d3c" if secret else "secrets"
     return {
-        "time": iso(moment), "resourceId": vault_id.upper(), "operationName": "SecretGet", "operationVersion": "7.4",
+        "time": iso(moment), "resourceId": vault_id.upper(), "operationName": operation, "operationVersion": "7.4",
         "category": "AuditEvent", "resultType": result, "resultSignature": "OK" if result == "Success" else "Forbidden",
         "durationMs": "12", "callerIpAddress": ip, "correlationId": request_id,
         "identity": {"claim": {"oid": caller_id, "appid": app_id, OBJECT_ID_CLAIM: caller_id}},
-        "properties": {"id": f"https://{vault.lower()}.vault.azure.net/secrets/{secret}/0f1e2d3c",
-                       "requestUri": f"https://{vault.lower()}.vault.azure.net/secrets/{secret}?api-version=7.4",
+        "properties": {"id": f"https://{vault.lower()}.vault.azure.net/{path}",
+                       "requestUri": f"https://{vault.lower()}.vault.azure.net/{path.removesuffix('/0f1e2d3c')}"
+                                     "?api-version=7.4",
                        "httpStatusCode": 200 if result == "Success" else 403, "isAccessPolicyMatch": True},
     }

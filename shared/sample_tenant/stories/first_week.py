@@ -28,7 +28,7 @@ def secret_guessing(ctx: StoryContext) -> Scenario:
                                  payroll.credential, key_id="")
     return Scenario("secret-guessing", "Wrong secrets tried against payroll-sync from a Tor exit node",
                     f"Twelve sign-ins with invalid client secrets from {ATTACKER_IP} in 24 minutes.",
-                    ("sp_signin_failures",), payroll.sp.id, payroll.name, start)
+                    ("sp_signin_failures", "sp_bad_credential_then_success"), payroll.sp.id, payroll.name, start)
 
 
 def backdoor_credential(ctx: StoryContext) -> Scenario:
@@ -55,7 +55,8 @@ def backdoor_credential(ctx: StoryContext) -> Scenario:
                     "mallory@contoso.com added the secret 'sync-2026' to the payroll-sync application and signed "
                     f"in with it from {ATTACKER_IP} within the hour.",
                     ("credential_added_to_active_identity", "new_credential_added",
-                     "credential_change_then_new_signin_source"), payroll.sp.id, payroll.name, moment)
+                     "credential_change_then_new_signin_source", "workload_signin_new_network"), payroll.sp.id,
+                    payroll.name, moment)
 
 
 def pipeline_escalation(ctx: StoryContext) -> Scenario:
@@ -68,7 +69,8 @@ def pipeline_escalation(ctx: StoryContext) -> Scenario:
     return Scenario("pipeline-escalation", "The billing pipeline's principal grants itself access and lists keys",
                     f"deploy-billing signed in from {ATTACKER_IP} at 02:10, wrote a role assignment and listed "
                     "storage account keys: not what a deployment does.",
-                    ("sp_sensitive_azure_operations",), pipeline.sp.id, pipeline.name, moment)
+                    ("sp_sensitive_azure_operations", "workload_signin_new_network"), pipeline.sp.id, pipeline.name,
+                    moment)
 
 
 def automation_role_change(ctx: StoryContext) -> Scenario:
@@ -96,7 +98,8 @@ def secret_harvest(ctx: StoryContext) -> Scenario:
     ctx.activity.managed_identity_session(batch, moment, associated=jumpbox, secrets=stolen, vault_id=vault)
     return Scenario("secret-harvest", "A batch identity used from a jump box reads ten finance secrets",
                     "uami-batch normally only reads blobs; from vm-legacy-jumpbox it listed and read ten secrets "
-                    "in kv-finance.", ("mi_keyvault_secret_reads",), batch.sp.id, batch.name, moment)
+                    "in kv-finance.", ("mi_keyvault_secret_reads", "mi_used_from_new_resource",
+                                       "keyvault_secret_reads_anomaly"), batch.sp.id, batch.name, moment)
 
 
 STORIES: tuple[Story, ...] = (
