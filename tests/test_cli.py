@@ -32,7 +32,8 @@ def test_detections_list_and_markdown():
     table = runner.invoke(app, ["detections", "list"])
     markdown = runner.invoke(app, ["detections", "list", "--markdown"])
     assert table.exit_code == 0 and "Service principal sign-in failures" in table.output
-    assert markdown.output.startswith("| Detection | Severity | Tables | Tactics |")
+    assert markdown.output.startswith("| Detection | Kind | Severity | Tables | Tactics |")
+    assert "| Posture |" in markdown.output and "| Scheduled |" in markdown.output
 
 
 def test_detections_test_one_and_unknown():
