@@ -68,8 +68,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TEAMS_WEBHOOK_URL", "Teams Workflows webhook that receives the daily digest", secret=True),
     Setting("MAIL_SENDER", "Mailbox (UPN or id) the digest email is sent from"),
     Setting("MAIL_TO", "Comma-separated recipients of the digest email"),
-    Setting("DETECTION_PARAMETERS", 'Overrides of detection parameters as JSON: {"<rule file name>": '
-            '{"<parameter>": value}}, e.g. {"credential_added_to_active_identity": {"SignInLookback": "7d"}}', "{}", _json_object),
+    Setting("DETECTION_PARAMETERS", 'Overrides of detection and posture check parameters as JSON: '
+            '{"<rule file name>": {"<parameter>": value}}, e.g. {"expiring_credentials": {"expiring_days": 45}}',
+            "{}", _json_object),
     Setting("WIAUDIT_API_KEY", "API key the local HTTP API requires in the x-api-key header", secret=True,
             azure=False),
 )

@@ -4,6 +4,10 @@ Extend it when a detection maps a new technique; the catalog tests refuse unknow
 techniques mapped without one of their tactics.
 """
 
+import re
+
+TECHNIQUE = re.compile(r"^T\d{4}(\.\d{3})?$")
+
 TECHNIQUE_TACTICS: dict[str, tuple[str, ...]] = {
     "T1078": ("DefenseEvasion", "Persistence", "PrivilegeEscalation", "InitialAccess"),
     "T1098": ("Persistence", "PrivilegeEscalation"),
@@ -23,3 +27,11 @@ TECHNIQUE_TACTICS: dict[str, tuple[str, ...]] = {
 def tactics_of(technique: str) -> tuple[str, ...]:
     """Tactics of a technique or sub-technique (T1098.001 -> those of T1098); () when unknown."""
     return TECHNIQUE_TACTICS.get(technique.split(".")[0], ())
+
+
+def technique_ids(values: list[str]) -> list[str]:
+    """The values when every one is an ATT&CK technique id; ValueError naming those that are not."""
+    bad = [value for value in values if not TECHNIQUE.match(value)]
+    if bad:
+        raise ValueError(f"not ATT&CK technique ids (T1234 or T1234.001): {bad}")
+    return values

@@ -11,11 +11,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb_kql
-import yaml
-from pydantic import ValidationError
 
 from shared.catalog.model import Detection
 from shared.catalog.render import render
+from shared.catalog.rule_files import duplicate_ids, parse_rule_file
 from shared.logsource.database import LogDatabase
 from shared.tables import table_schemas
 
@@ -59,44 +58,16 @@ def load_catalog(directory: Path = DETECTIONS_DIR) -> Catalog:
     if not files:
         raise CatalogError([f"{directory}: no detection files (*.yaml)"])
     for path in files:
-        detection = _parse(path, problems)
+        detection = parse_rule_file(path, Detection, problems)
         if detection is not None:
             loaded.append((path, detection))
-    problems.extend(_duplicate_ids(loaded))
+    problems.extend(duplicate_ids(loaded))
     probe = LogDatabase()
     for path, detection in loaded:
         problems.extend(f"{path}: {problem}" for problem in check_detection(detection, probe))
     if problems:
         raise CatalogError(problems)
     return Catalog(loaded)
-
-
-def _parse(path: Path, problems: list[str]) -> Detection | None:
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        problems.append(f"{path}: not valid YAML: {error}")
-        return None
-    if not isinstance(document, dict):
-        problems.append(f"{path}: expected a mapping of rule fields at the top level")
-        return None
-    try:
-        return Detection.model_validate(document)
-    except ValidationError as error:
-        for item in error.errors():
-            field = ".".join(str(part) for part in item["loc"]) or "(file)"
-            problems.append(f"{path}: {field}: {item['msg']}")
-        return None
-
-
-def _duplicate_ids(loaded: list[tuple[Path, Detection]]) -> list[str]:
-    seen: dict[str, Path] = {}
-    problems = []
-    for path, detection in loaded:
-        if detection.id in seen:
-            problems.append(f"{path}: id: {detection.id} is already used by {seen[detection.id]}")
-        seen.setdefault(detection.id, path)
-    return problems
 
 
 def check_detection(detection: Detection, probe: LogDatabase) -> list[str]:

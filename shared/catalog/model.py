@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from shared.catalog.attack import technique_ids
 from shared.severity import Severity
 from shared.timespan import parse_timespan
 
@@ -21,7 +22,6 @@ TACTICS = (
     "Collection", "Exfiltration", "CommandAndControl", "Impact",
 )
 Tactic = Literal[TACTICS]  # type: ignore[valid-type]
-TECHNIQUE = re.compile(r"^T\d{4}(\.\d{3})?$")
 PRINCIPAL_IDENTIFIERS = ("Account.AadUserId", "CloudApplication.AppId", "Account.Name", "CloudApplication.Name")
 NAME_IDENTIFIERS = ("CloudApplication.Name", "Account.Name", "Account.DisplayName")
 SENTINEL_MAX_PERIOD = timedelta(days=14)
@@ -136,10 +136,7 @@ class Detection(Strict):
     @field_validator("relevantTechniques")
     @classmethod
     def _techniques(cls, values: list[str]) -> list[str]:
-        bad = [value for value in values if not TECHNIQUE.match(value)]
-        if bad:
-            raise ValueError(f"not ATT&CK technique ids (T1234 or T1234.001): {bad}")
-        return values
+        return technique_ids(values)
 
     @field_validator("parameters")
     @classmethod

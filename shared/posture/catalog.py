@@ -15,11 +15,11 @@ from pathlib import Path
 from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from shared.catalog.attack import tactics_of
-from shared.catalog.model import TECHNIQUE, Tactic
+from shared.catalog.attack import tactics_of, technique_ids
+from shared.catalog.model import Tactic
+from shared.catalog.rule_files import duplicate_ids, parse_rule_file
 from shared.directory.model import DirectorySnapshot
 from shared.posture.checks import CHECKS
 from shared.posture.usage import MANAGED_IDENTITY_TABLE, SERVICE_PRINCIPAL_TABLE, SignInUsage
@@ -159,10 +159,7 @@ class PostureCheck(Strict):
     @field_validator("relevantTechniques")
     @classmethod
     def _techniques(cls, values: list[str]) -> list[str]:
-        bad = [value for value in values if not TECHNIQUE.match(value)]
-        if bad:
-            raise ValueError(f"not ATT&CK technique ids (T1234 or T1234.001): {bad}")
-        return values
+        return technique_ids(values)
 
     @model_validator(mode="after")
     def _tactics_of_techniques(self) -> PostureCheck:
@@ -255,35 +252,13 @@ def load_checks(directory: Path = CHECKS_DIR) -> PostureCatalog:
     if not files:
         raise PostureCatalogError([f"{directory}: no posture check files (*.yaml)"])
     for path in files:
-        check = _parse(path, problems)
+        check = parse_rule_file(path, PostureCheck, problems)
         if check is not None:
             loaded.append((path, check))
-    seen: dict[str, Path] = {}
-    for path, check in loaded:
-        if check.id in seen:
-            problems.append(f"{path}: id: {check.id} is already used by {seen[check.id]}")
-        seen.setdefault(check.id, path)
+    problems.extend(duplicate_ids(loaded))
     if problems:
         raise PostureCatalogError(problems)
     return PostureCatalog(loaded)
-
-
-def _parse(path: Path, problems: list[str]) -> PostureCheck | None:
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        problems.append(f"{path}: not valid YAML: {error}")
-        return None
-    if not isinstance(document, dict):
-        problems.append(f"{path}: expected a mapping of check fields at the top level")
-        return None
-    try:
-        return PostureCheck.model_validate(document)
-    except ValidationError as error:
-        for item in error.errors():
-            field = ".".join(str(part) for part in item["loc"]) or "(file)"
-            problems.append(f"{path}: {field}: {item['msg']}")
-        return None
 
 
 def unknown_keys(model: type[BaseModel], value: Any, at: str = "") -> list[str]:
