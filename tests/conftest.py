@@ -82,3 +82,25 @@ def function_app_functions() -> dict[str, Any]:
     import function_app
 
     return {function.get_function_name(): function for function in function_app.app.get_functions()}
+
+
+# --- The sample tenant most tests audit, generated and loaded once per session ----------------------
+
+
+@pytest.fixture(scope="session")
+def sample_tenant(tmp_path_factory) -> Any:
+    """Seed 7, 20 principals (or the stories' minimum), 10 days of logs ending at SAMPLE_NOW. Read-only."""
+    from shared.sample_tenant.generator import MIN_SERVICE_PRINCIPALS, generate
+
+    out = tmp_path_factory.mktemp("sample-tenant")
+    generate(out, seed=7, service_principals=max(20, MIN_SERVICE_PRINCIPALS), days=10)
+    return out
+
+
+@pytest.fixture(scope="session")
+def sample_source(sample_tenant: Any) -> Any:
+    """The sample tenant's logs in the embedded engine (shared, so its query translations are reused)."""
+    from shared.logsource.embedded import EmbeddedLogSource
+    from shared.sample_tenant.generator import SAMPLE_NOW
+
+    return EmbeddedLogSource.from_folder(sample_tenant / "logs", SAMPLE_NOW)[0]

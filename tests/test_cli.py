@@ -10,17 +10,14 @@ import pytest
 from typer.testing import CliRunner
 
 from shared.cli import app
-from shared.sample_tenant.generator import generate
 
 ALL_FOUND = re.compile(r"\b(\d+) of \1 expected findings of the \d+ injected stories found")
 runner = CliRunner(env={"COLUMNS": "250"})
 
 
-@pytest.fixture(scope="module")
-def tenant(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("cli-tenant")
-    generate(out, seed=7, service_principals=20, days=10)
-    return out
+@pytest.fixture(scope="session")
+def tenant(sample_tenant) -> Path:
+    return sample_tenant
 
 
 def _scenario(tenant: Path, scenario_id: str) -> dict:

@@ -16,7 +16,6 @@ from typer.testing import CliRunner
 from shared.cli import app
 from shared.cli.credentials import CSV_COLUMNS
 from shared.posture.model import Owner
-from shared.sample_tenant.generator import MIN_SERVICE_PRINCIPALS, generate
 
 runner = CliRunner(env={"COLUMNS": "200"})
 TRICKY = 'Deploy, "prod"\nkey'
@@ -132,11 +131,9 @@ def test_an_empty_store_says_how_to_get_an_inventory(finding_store, monkeypatch)
 # --- offline, with the posture engine ----------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def tenant(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("credentials-tenant")
-    generate(out, seed=7, service_principals=max(20, MIN_SERVICE_PRINCIPALS), days=10)
-    return out
+@pytest.fixture(scope="session")
+def tenant(sample_tenant) -> Path:
+    return sample_tenant
 
 
 def test_offline_from_a_sample_tenant_lists_the_directorys_credentials(tenant):

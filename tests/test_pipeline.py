@@ -7,16 +7,15 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from fakes import FailingFor, RecordingNotifier
 
 from shared.audit.pipeline import AuditAlreadyRunning, AuditConfig, AuditPipeline
 from shared.audit.plan import plan_windows
 from shared.catalog.loader import load_catalog
 from shared.directory.port import SnapshotFileDirectory
-from shared.logsource.base import LogQueryError
 from shared.logsource.embedded import EmbeddedLogSource
-from shared.notify.port import Digest, NotificationError
 from shared.posture.catalog import load_checks
-from shared.sample_tenant.generator import SAMPLE_NOW, generate
+from shared.sample_tenant.generator import SAMPLE_NOW
 from shared.sample_tenant.manifest import Manifest
 from shared.store.tables import TableFindingStore
 
@@ -24,43 +23,14 @@ CATALOG = list(load_catalog())
 DAY = timedelta(days=1)
 
 
-class RecordingNotifier:
-    """An in-repo Notifier that keeps what it was sent and can refuse the first `failures` digests."""
-
-    def __init__(self, channel: str, failures: int = 0) -> None:
-        self.channel = channel
-        self.failures = failures
-        self.sent: list[Digest] = []
-
-    def send(self, digest: Digest) -> None:
-        if self.failures:
-            self.failures -= 1
-            raise NotificationError(f"{self.channel} receiver answered 500")
-        self.sent.append(digest)
+@pytest.fixture(scope="session")
+def tenant(sample_tenant) -> Path:
+    return sample_tenant
 
 
-class FailingFor:
-    """A LogSource that fails the queries of one detection and answers the others from `inner`."""
-
-    def __init__(self, inner: EmbeddedLogSource, marker: str) -> None:
-        self.inner, self.marker = inner, marker
-
-    def query(self, kql, start, end):
-        if self.marker in kql:
-            raise LogQueryError("workspace answered 500 InternalServerError")
-        return self.inner.query(kql, start, end)
-
-
-@pytest.fixture(scope="module")
-def tenant(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("pipeline-tenant")
-    generate(out, seed=7, service_principals=20, days=14)
-    return out
-
-
-@pytest.fixture(scope="module")
-def source(tenant) -> EmbeddedLogSource:
-    return EmbeddedLogSource.from_folder(tenant / "logs", SAMPLE_NOW)[0]
+@pytest.fixture(scope="session")
+def source(sample_source) -> EmbeddedLogSource:
+    return sample_source
 
 
 SHORT = AuditConfig(max_lookback=2 * DAY)  # enough for the stories these tests look at, and quick

@@ -6,16 +6,16 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from fakes import FailingFor
 
 from shared.audit.pipeline import AuditConfig, AuditPipeline
 from shared.catalog.loader import load_catalog
 from shared.directory.model import DirectorySnapshot
 from shared.directory.port import SnapshotFileDirectory
-from shared.logsource.base import LogQueryError
 from shared.logsource.embedded import EmbeddedLogSource
 from shared.posture.catalog import load_checks
 from shared.posture.run import POSTURE_CHECKPOINT, run_posture
-from shared.sample_tenant.generator import SAMPLE_NOW, generate
+from shared.sample_tenant.generator import SAMPLE_NOW
 from shared.sample_tenant.manifest import Manifest
 from shared.severity import severity_rank
 from shared.store.tables import TableFindingStore
@@ -27,28 +27,14 @@ DAY = timedelta(days=1)
 FIRST_DETECTION = next(iter(load_catalog()))  # one detection, so the run also persists detection findings
 
 
-class UsageFails:
-    """A LogSource whose sign-in usage query fails; every other query is answered by `inner`."""
-
-    def __init__(self, inner: EmbeddedLogSource) -> None:
-        self.inner = inner
-
-    def query(self, kql, start, end):
-        if 'Kind = "earliest"' in kql:
-            raise LogQueryError("workspace answered 500 InternalServerError")
-        return self.inner.query(kql, start, end)
+@pytest.fixture(scope="session")
+def tenant(sample_tenant) -> Path:
+    return sample_tenant
 
 
-@pytest.fixture(scope="module")
-def tenant(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("posture-tenant")
-    generate(out, seed=7, service_principals=20, days=10)
-    return out
-
-
-@pytest.fixture(scope="module")
-def source(tenant) -> EmbeddedLogSource:
-    return EmbeddedLogSource.from_folder(tenant / "logs", SAMPLE_NOW)[0]
+@pytest.fixture(scope="session")
+def source(sample_source) -> EmbeddedLogSource:
+    return sample_source
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +114,8 @@ def test_a_missed_day_is_caught_up_with_the_same_result(tenant, source, finding_
 
 
 def test_a_posture_failure_is_recorded_and_the_run_goes_on(tenant, source, finding_store):
-    outcome = _pipeline(tenant, UsageFails(source), finding_store, detections=[FIRST_DETECTION]).run()
+    usage_fails = FailingFor(source, 'Kind = "earliest"')  # the sign-in usage query
+    outcome = _pipeline(tenant, usage_fails, finding_store, detections=[FIRST_DETECTION]).run()
     assert outcome.run.status == "partial"
     assert "workspace answered 500" in outcome.run.errors["posture"]
     assert FIRST_DETECTION.id in outcome.run.counts and not CHECK_IDS & set(outcome.run.counts)
