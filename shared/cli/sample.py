@@ -97,4 +97,5 @@ def _report(outcome: AuditOutcome, new: list[StoredFinding], stored: list[Stored
         console.print(f"[red]missed:[/] {scenario.id}: {scenario.title}")
     console.print("\nQuery the findings:\n  .venv/bin/wiaudit findings list --severity high\n"
                   "  .venv/bin/wiaudit serve    # then, in another shell:\n"
-                  "  curl -H \"x-api-key: $WIAUDIT_API_KEY\" 'http://127.0.0.1:7071/api/findings?severity=medium'")
+                  "  curl -H \"x-api-key: $WIAUDIT_API_KEY\" 'http://127.0.0.1:7071/api/findings?severity=medium'",
+                  soft_wrap=True)  # commands to copy: never broken across lines
