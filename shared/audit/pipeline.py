@@ -23,7 +23,7 @@ from shared.detect import run_detection
 from shared.directory.context import DirectoryIndex, apply_privileged_severity, enrich
 from shared.directory.port import Directory
 from shared.findings import Finding
-from shared.logsource.base import LogQueryError, LogSource
+from shared.logsource.base import IncompleteResult, LogQueryError, LogSource
 from shared.notify.port import Digest, NotificationError, Notifier
 from shared.posture.catalog import PostureCheck, load_checks
 from shared.posture.hygiene import CredentialHygiene, credential_hygiene
@@ -44,6 +44,7 @@ class AuditConfig:
     ingestion_delay: timedelta = timedelta(minutes=15)
     max_lookback: timedelta = timedelta(days=7)
     lease_duration: timedelta = timedelta(hours=1)
+    min_window: timedelta = timedelta(hours=1)  # the shortest half window an over-limit result is split into
     parameters: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # detection id -> overrides
 
 
@@ -112,13 +113,23 @@ class AuditPipeline:
         detected = _Detected(detection, [], None)
         for start, end in windows:
             try:
-                detected.findings += run_detection(detection, self.source, start, end,
-                                                   self.config.parameters.get(detection.id))
+                detected.findings += self._run_window(detection, start, end)
             except LogQueryError as error:
                 run.errors[detection.id] = f"window {start:%Y-%m-%d %H:%M} - {end:%Y-%m-%d %H:%M}: {error}"
                 break
             detected.completed_until = end
         return detected
+
+    def _run_window(self, detection: Detection, start: datetime, end: datetime) -> list[Finding]:
+        """The window's findings; a result the service cut at its limit is retried as two half windows, down to
+        `min_window`. Each half is a whole detection window of its own, so no row is lost or counted twice."""
+        try:
+            return run_detection(detection, self.source, start, end, self.config.parameters.get(detection.id))
+        except IncompleteResult:
+            middle = start + (end - start) / 2
+            if middle - start < self.config.min_window:
+                raise
+            return self._run_window(detection, start, middle) + self._run_window(detection, middle, end)
 
     def _inventory(self, run: RunRecord) -> DirectoryIndex | None:
         self.progress("reading the directory")
@@ -145,6 +156,8 @@ class AuditPipeline:
         findings: list[Finding] = []
         try:
             checks = list(load_checks() if self.checks is None else self.checks)
+            if not checks:
+                return []
             for day_end in days:
                 result = run_posture(checks, index.snapshot, self.source, day_end, self.config.parameters)
                 findings += result.findings

@@ -12,6 +12,10 @@ class LogQueryError(RuntimeError):
     """A query could not be answered completely; the message says why."""
 
 
+class IncompleteResult(LogQueryError):
+    """The service cut the result at its size or row limit; a shorter detection window may fit."""
+
+
 class LogSource(Protocol):
     def query(self, kql: str, start: datetime, end: datetime) -> list[Row]:
         """Rows of `kql`, which reads logs from `start` (lookback included) up to `end`."""

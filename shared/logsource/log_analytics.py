@@ -57,7 +57,7 @@ from azure.core.credentials import TokenCredential
 from azure.core.exceptions import AzureError, HttpResponseError
 from azure.monitor.query import LogsQueryClient, LogsQueryPartialResult, LogsTable
 
-from shared.logsource.base import LogQueryError, Row
+from shared.logsource.base import IncompleteResult, LogQueryError, Row
 from shared.logsource.values import parse_datetime
 from shared.settings import SettingsError, read_setting, require_setting
 
@@ -127,8 +127,8 @@ class LogAnalyticsSource:
             return rows
         span = f"{start.isoformat()} .. {end.isoformat()}"
         if not splittable:
-            raise LogQueryError(f"Log Analytics returned an incomplete result for {span}: {incomplete}. The time "
-                                f"range was not split because {why_not}; narrow the query or shorten its period")
+            raise IncompleteResult(f"Log Analytics returned an incomplete result for {span}: {incomplete}. The time "
+                                   f"range was not split here because {why_not}")
         if (end - start) / 2 < self.min_slice:
             raise LogQueryError(f"Log Analytics returned an incomplete result for {span} even at the smallest "
                                 f"slice ({self.min_slice}): {incomplete}")
