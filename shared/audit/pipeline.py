@@ -156,8 +156,6 @@ class AuditPipeline:
         findings: list[Finding] = []
         try:
             checks = list(load_checks() if self.checks is None else self.checks)
-            if not checks:
-                return []
             for day_end in days:
                 result = run_posture(checks, index.snapshot, self.source, day_end, self.config.parameters)
                 findings += result.findings
