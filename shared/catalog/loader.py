@@ -6,7 +6,6 @@ A problem names the file and the field, e.g.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import duckdb_kql
 
 from shared.catalog.model import Detection
 from shared.catalog.render import render
-from shared.catalog.rule_files import duplicate_ids, parse_rule_file
+from shared.catalog.rule_files import RuleCatalog, RuleFileError, duplicate_ids, parse_rule_file
 from shared.logsource.database import LogDatabase
 from shared.tables import table_schemas
 
@@ -23,32 +22,16 @@ _PROBE_START = datetime(2026, 1, 1, tzinfo=UTC)
 _PROBE_END = datetime(2026, 1, 2, tzinfo=UTC)
 
 
-class CatalogError(ValueError):
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("detection catalog is invalid:\n  " + "\n  ".join(problems))
+class CatalogError(RuleFileError):
+    title = "detection catalog is invalid"
 
 
-class Catalog:
-    def __init__(self, detections: Iterable[tuple[Path, Detection]]) -> None:
-        self.paths: dict[str, Path] = {}
-        self.detections: dict[str, Detection] = {}
-        for path, detection in detections:
-            self.paths[detection.id] = path
-            self.detections[detection.id] = detection
+class Catalog(RuleCatalog[Detection]):
+    kind = "detections"
 
-    def __iter__(self):
-        return iter(self.detections.values())
-
-    def __len__(self) -> int:
-        return len(self.detections)
-
-    def get(self, key: str) -> Detection:
-        """A detection by id, or by a unique prefix of its id or file name."""
-        matches = [d for d in self if d.id.startswith(key) or self.paths[d.id].stem == key]
-        if len(matches) != 1:
-            raise KeyError(f"{key!r} matches {len(matches)} detections; give an id or a file name")
-        return matches[0]
+    @property
+    def detections(self) -> dict[str, Detection]:
+        return self.rules
 
 
 def load_catalog(directory: Path = DETECTIONS_DIR) -> Catalog:

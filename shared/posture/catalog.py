@@ -9,7 +9,7 @@ instead of being ignored. A problem names the file and the field.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import UnionType
@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from shared.catalog.attack import tactics_of, technique_ids
 from shared.catalog.model import Tactic
-from shared.catalog.rule_files import duplicate_ids, parse_rule_file
+from shared.catalog.rule_files import RuleCatalog, RuleFileError, duplicate_ids, parse_rule_file
 from shared.directory.model import DirectorySnapshot
 from shared.posture.checks import CHECKS
 from shared.posture.usage import MANAGED_IDENTITY_TABLE, SERVICE_PRINCIPAL_TABLE, SignInUsage
@@ -213,36 +213,12 @@ class PostureCheck(Strict):
         return [*POSTURE_TABLES, *(SIGN_IN_TABLES if self.usageLookback else ())]
 
 
-class PostureCatalog:
-    def __init__(self, checks: Iterable[tuple[Path, PostureCheck]]) -> None:
-        self.paths: dict[str, Path] = {}
-        self.checks: dict[str, PostureCheck] = {}
-        for path, check in checks:
-            self.paths[check.id] = path
-            self.checks[check.id] = check
-
-    def __iter__(self):
-        return iter(self.checks.values())
-
-    def __len__(self) -> int:
-        return len(self.checks)
-
-    def get(self, key: str) -> PostureCheck:
-        """A check by id, or by a unique prefix of its id or its file name."""
-        matches = [c for c in self if c.id.startswith(key) or self.paths[c.id].stem == key]
-        if len(matches) != 1:
-            raise KeyError(f"{key!r} matches {len(matches)} posture checks; give an id or a file name")
-        return matches[0]
-
-    @property
-    def stems(self) -> set[str]:
-        return {path.stem for path in self.paths.values()}
+class PostureCatalog(RuleCatalog[PostureCheck]):
+    kind = "posture checks"
 
 
-class PostureCatalogError(ValueError):
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("posture checks are invalid:\n  " + "\n  ".join(problems))
+class PostureCatalogError(RuleFileError):
+    title = "posture checks are invalid"
 
 
 def load_checks(directory: Path = CHECKS_DIR) -> PostureCatalog:
