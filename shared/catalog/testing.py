@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from shared.catalog.model import Detection, DetectionTest
 from shared.catalog.render import render
@@ -15,11 +15,16 @@ from shared.logsource.embedded import EmbeddedLogSource
 from shared.logsource.values import parse_datetime
 from shared.tables import table_schemas
 
+RuleT = TypeVar("RuleT")
+CaseT = TypeVar("CaseT")
+
 
 @dataclass(frozen=True)
-class TestOutcome:
-    detection: Detection
-    test: DetectionTest
+class TestOutcome(Generic[RuleT, CaseT]):
+    """One test case of a rule (a detection or a posture check) and what went wrong, if anything."""
+
+    detection: RuleT
+    test: CaseT
     problems: tuple[str, ...]
 
     @property
@@ -27,11 +32,11 @@ class TestOutcome:
         return not self.problems
 
 
-def run_tests(detection: Detection) -> list[TestOutcome]:
+def run_tests(detection: Detection) -> list[TestOutcome[Detection, DetectionTest]]:
     return [run_test(detection, test) for test in detection.tests]
 
 
-def run_test(detection: Detection, test: DetectionTest) -> TestOutcome:
+def run_test(detection: Detection, test: DetectionTest) -> TestOutcome[Detection, DetectionTest]:
     database = LogDatabase()
     problems = _unknown_columns(test)
     problems += [f"row {problem}" for table, rows in test.rows.items()

@@ -4,24 +4,14 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
-from shared.catalog.testing import compare_rows
+from shared.catalog.testing import TestOutcome, compare_rows
 from shared.findings import Finding
 from shared.posture.catalog import CheckTest, PostureCheck
 from shared.posture.run import evaluate
 
-
-@dataclass(frozen=True)
-class CheckTestOutcome:
-    detection: PostureCheck
-    test: CheckTest
-    problems: tuple[str, ...]
-
-    @property
-    def passed(self) -> bool:
-        return not self.problems
+CheckTestOutcome = TestOutcome[PostureCheck, CheckTest]
 
 
 def run_check_tests(check: PostureCheck) -> list[CheckTestOutcome]:
