@@ -26,6 +26,7 @@ CATEGORY_TABLES = {
     "RiskyServicePrincipals": "AADRiskyServicePrincipals",
     "ServicePrincipalRiskEvents": "AADServicePrincipalRiskEvents",
     "AuditEvent": "AzureDiagnostics",
+    "WorkflowRuntime": "AzureDiagnostics",  # Logic App (Consumption) runs, triggers and actions
 }
 ACTIVITY_CATEGORIES = {"Administrative", "Security", "ServiceHealth", "Alert", "Recommendation", "Policy",
                        "Autoscale", "ResourceHealth"}
@@ -147,16 +148,21 @@ def _activity_row(record: Row) -> Row:
 
 
 _SUFFIXES = ((bool, "_b"), (int, "_d"), (float, "_d"))
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
+_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?$")
+_STRING_SUFFIXES = ((_GUID, "_g"), (_DATETIME, "_t"))
 
 
 def _diagnostics_name(path: str, value: Any) -> str:
-    """AzureDiagnostics flattens nested fields: `identity.claim.oid` (a GUID) -> `identity_claim_oid_g`."""
+    """AzureDiagnostics flattens nested fields and types them by their value: `identity.claim.oid` (a GUID) ->
+    `identity_claim_oid_g`, a Logic App's `startTime` (ISO 8601) -> `startTime_t`."""
     base = re.sub(r"[^A-Za-z0-9]+", "_", path).strip("_")
     for kind, suffix in _SUFFIXES:
         if isinstance(value, kind):
             return base + suffix
-    return base + ("_g" if isinstance(value, str) and _GUID.match(value) else "_s")
+    if isinstance(value, str):
+        return base + next((suffix for pattern, suffix in _STRING_SUFFIXES if pattern.match(value)), "_s")
+    return base + "_s"
 
 
 def _flatten(prefix: str, value: Any, into: Row) -> None:
@@ -173,6 +179,8 @@ def _diagnostics_row(table: str, record: Row) -> Row:
     row: Row = {}
     _flatten("", record.get("properties") or {}, row)
     _flatten("identity", record.get("identity") or {}, row)
+    if record.get("workflowId"):
+        row["workflowId_s"] = record["workflowId"]
     row.update({
         "TimeGenerated": record.get("time"),
         "Type": "AzureDiagnostics",
