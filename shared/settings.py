@@ -10,7 +10,10 @@ import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
+
+from shared.timespan import parse_timespan
 
 
 class SettingsError(ValueError):
@@ -41,13 +44,31 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
-def _json_object(text: str) -> dict:
+def _parse_json(text: str) -> Any:
     try:
-        value = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as error:
         raise ValueError(f"must be a JSON object ({error.msg})") from None
+
+
+def _json_object(text: str) -> dict:
+    value = _parse_json(text)
     if not isinstance(value, dict) or not all(isinstance(inner, dict) for inner in value.values()):
         raise ValueError("must be a JSON object of objects: {rule: {parameter: value}}")
+    return value
+
+
+def _positive_timespan(text: str) -> timedelta:
+    value = parse_timespan(text)
+    if value <= timedelta(0):
+        raise ValueError("must be a positive timespan such as 90s or 2m")
+    return value
+
+
+def _json_string_map(text: str) -> dict[str, str]:
+    value = _parse_json(text)
+    if not isinstance(value, dict) or not all(isinstance(inner, str) and inner for inner in value.values()):
+        raise ValueError('must be a JSON object of strings: {"<name or resource id>": "<service principal id>"}')
     return value
 
 
@@ -71,6 +92,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DETECTION_PARAMETERS", 'Overrides of detection and posture check parameters as JSON: '
             '{"<rule file name>": {"<parameter>": value}}, e.g. {"expiring_credentials": {"expiring_days": 45}}',
             "{}", _json_object),
+    Setting("LOGIC_APP_LINK_INTERVAL", "Longest gap between a sign-in and the start of a Logic App run or action "
+            "that `wiaudit trail` shows as probably linked", "2m", _positive_timespan, azure=False),
+    Setting("LOGIC_APP_CONNECTIONS", "Service principal each Logic App API connection or workflow signs in as, for "
+            'certain links in `wiaudit trail`, as JSON: {"<connection or workflow name or resource id>": '
+            '"<service principal object id or app id>"}', "{}", _json_string_map, azure=False),
     Setting("WIAUDIT_API_KEY", "API key the local HTTP API requires in the x-api-key header", secret=True,
             azure=False),
 )

@@ -16,7 +16,10 @@ from shared.cli.findings_view import print_findings, rows_of_findings
 from shared.detect import CatalogRun, run_catalog
 from shared.logsource.database import LoadReport, LogDatabase
 from shared.logsource.embedded import EmbeddedLogSource
+from shared.settings import BY_NAME, read_setting
+from shared.timespan import format_timespan
 from shared.trail import trail
+from shared.trail_logicapp import logic_app_links, trail_events
 
 LOGS = typer.Option(..., "--logs", help="Folder of log files: Log Analytics exports, Parquet or raw diagnostic JSON")
 NOW = typer.Option(None, "--now", help="The audit's 'now' (UTC); default: the current time")
@@ -84,13 +87,22 @@ def detect(logs: Path = LOGS, now: str | None = NOW, since: str | None = SINCE,
 def show_trail(principal: str = typer.Argument(..., help="Object id or app id of the workload identity"),
                logs: Path = LOGS, now: str | None = NOW,
                since: str | None = typer.Option(None, "--since", help="Start (UTC); default: 7 days before --now"),
+               logic_app_interval: str | None = typer.Option(
+                   None, "--logic-app-interval", help="Longest gap between a sign-in and a Logic App run shown as "
+                   "probably linked, e.g. 90s or 2m; default: the LOGIC_APP_LINK_INTERVAL setting (2m)"),
                ) -> None:
-    """The merged timeline of one identity: sign-ins, Azure activity, directory changes, Key Vault and Graph."""
+    """The merged timeline of one identity: sign-ins, Azure activity, directory changes, Key Vault, Graph, and the
+    Logic App runs its API connections probably (or certainly) made."""
     existing_folder(logs, "--logs")
     until = parse_moment(now, "--now") or utc_now()
     start = parse_moment(since, "--since") or until - timedelta(days=7)
+    interval = _logic_app_interval(logic_app_interval)
     with friendly_errors():
-        events = trail(load_logs(logs, until), principal, start, until)
+        source = load_logs(logs, until)
+        links = logic_app_links(source, principal, start, until, interval=interval,
+                                connections=read_setting("LOGIC_APP_CONNECTIONS"))
+        events = sorted([*trail(source, principal, start, until), *trail_events(links)],
+                        key=lambda event: (event.time, event.source))
     table = Table(title=f"Activity trail of {principal}", expand=True)
     for column in ("Time (UTC)", "Source", "Action", "IP", "Detail"):
         table.add_column(column)
@@ -99,3 +111,19 @@ def show_trail(principal: str = typer.Argument(..., help="Object id or app id of
         table.add_row(f"{event.time:%Y-%m-%d %H:%M:%S}", event.source, event.action, ip, event.detail)
     console.print(table)
     console.print(f"{len(events)} event(s)")
+    if links:
+        certain = sum(link.certain for link in links)
+        console.print(f"Logic App runs and actions: {certain} certain, {len(links) - certain} probable (started within "
+                      f"{format_timespan(interval)} of a sign-in to a resource connectors call; the workflow log names "
+                      "no identity)")
+
+
+def _logic_app_interval(option: str | None) -> timedelta:
+    """--logic-app-interval, checked like the setting it overrides."""
+    if option is None:
+        with friendly_errors():
+            return read_setting("LOGIC_APP_LINK_INTERVAL")
+    try:
+        return BY_NAME["LOGIC_APP_LINK_INTERVAL"].parse(option)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--logic-app-interval") from None
