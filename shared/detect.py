@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -12,9 +11,8 @@ from shared.catalog.model import Detection
 from shared.catalog.render import render
 from shared.findings import Finding
 from shared.logsource.base import LogQueryError, LogSource, Row
+from shared.text import fill
 from shared.windows import slices
-
-_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
 def run_detection(detection: Detection, source: LogSource, start: datetime, end: datetime,
@@ -65,7 +63,7 @@ def _summary(detection: Detection, row: Row) -> str:
     template = override.alertDescriptionFormat if override else None
     if not template:
         return detection.name
-    return _PLACEHOLDER.sub(lambda match: _text(row.get(match.group(1))), template).strip()
+    return fill(template, row)
 
 
 @dataclass

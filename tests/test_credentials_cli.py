@@ -57,7 +57,7 @@ def test_table_lists_every_credential_with_its_columns(stored):
     output = result.stdout
     for heading in ("Identity", "Credential", "Type", "End", "Last used", "Owners", "Status", "Privileged"):
         assert heading in output
-    assert "4 credential(s) · inventory of 2026-03-08 06:00 UTC, stored by the latest audit" in output
+    assert "4 credentials · inventory of 2026-03-08 06:00 UTC, stored by the latest audit" in output
     assert "app-2" in output and "expired" in output and "no end date" in output
     assert "30000000-0000-0000-0000-000000000001" in output  # the key id under the display name
     assert "alice@contoso.com, bob, jr" in output
@@ -153,7 +153,7 @@ def test_offline_from_a_sample_tenant_lists_the_directorys_credentials(tenant):
 
     table = invoke("--tenant", str(tenant))
     now = json.loads((tenant / "manifest.json").read_text())["now"]
-    assert table.exit_code == 0 and f"{len(rows)} credential(s) · inventory of {now[:10]}" in table.stdout
+    assert table.exit_code == 0 and f"{len(rows)} credentials · inventory of {now[:10]}" in table.stdout
 
 
 def test_offline_with_directory_logs_and_now_matches_the_tenant(tenant):

@@ -12,8 +12,9 @@ from typing import Any
 
 from shared.notify.email import email_message
 from shared.notify.port import Digest
-from shared.notify.teams_card import MAX_MESSAGE_BYTES, safe_text, serialize, teams_message
+from shared.notify.teams_card import MAX_MESSAGE_BYTES, serialize, teams_message
 from shared.store.model import StoredFinding
+from shared.text import safe_text
 
 T0 = datetime(2024, 5, 1, 6, 0, tzinfo=UTC)
 QUERY = "GET /api/findings?since=2024-04-30T06:00:00Z"

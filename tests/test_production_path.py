@@ -82,7 +82,7 @@ def test_wiaudit_run_audits_through_every_production_adapter(tenant, monkeypatch
         assert time.monotonic() - started < 120
 
         second = runner.invoke(app, ["run"])
-        assert second.exit_code == 0 and "0 new finding(s)" in second.output
+        assert second.exit_code == 0 and "0 new findings" in second.output
         assert len(teams.received) == 1 and len(graph.sent_mail) == 1
 
 

@@ -31,6 +31,7 @@ from shared.posture.model import CredentialRecord
 from shared.posture.run import POSTURE_CHECKPOINT, audit_days, run_posture
 from shared.store.model import RunRecord
 from shared.store.tables import TableFindingStore
+from shared.text import plural
 
 LEASE = "audit"
 
@@ -109,7 +110,7 @@ class AuditPipeline:
         windows = plan_windows(detection.frequency, self.store.get_checkpoint(detection.id), now,
                                self.config.ingestion_delay, self.config.max_lookback)
         run.windows[detection.id] = windows
-        self.progress(f"{detection.name}: {len(windows)} window(s)")
+        self.progress(f"{detection.name}: {plural(len(windows), 'window')}")
         detected = _Detected(detection, [], None)
         for start, end in windows:
             try:
@@ -152,7 +153,7 @@ class AuditPipeline:
         """Each audit day since the posture checkpoint, judged as of its end; a failure is recorded, the run goes on."""
         days = audit_days(self.store.get_checkpoint(POSTURE_CHECKPOINT), now, self.config.ingestion_delay,
                           self.config.max_lookback)
-        self.progress(f"posture checks: {len(days)} day(s)")
+        self.progress(f"posture checks: {plural(len(days), 'day')}")
         findings: list[Finding] = []
         try:
             checks = list(load_checks() if self.checks is None else self.checks)
@@ -187,7 +188,7 @@ class AuditPipeline:
             pending = self.store.pending_notifications(notifier.channel)
             if not pending:
                 continue
-            self.progress(f"sending {len(pending)} finding(s) to {notifier.channel}")
+            self.progress(f"sending {plural(len(pending), 'finding')} to {notifier.channel}")
             since = min(finding.first_detected for finding in pending)
             digest = Digest(generated_at=now, run_id=run.id, findings=pending,
                             findings_query=f"GET /api/findings?since={since:%Y-%m-%dT%H:%M:%SZ}", hygiene=hygiene)

@@ -10,6 +10,7 @@ from rich.table import Table
 from shared.audit.local import local_store
 from shared.audit.pipeline import AuditAlreadyRunning
 from shared.cli.common import SEVERITY_STYLE, console, errors, friendly_errors, parse_moment
+from shared.text import plural
 
 findings_app = typer.Typer(no_args_is_help=True, help="Findings in the store (Azurite locally, unless the "
                                                       "FINDINGS_* settings name one).")
@@ -46,7 +47,7 @@ def run() -> None:
             errors.print(f"{error}")
             raise typer.Exit(0) from None
     run_record = outcome.run
-    console.print(f"run {run_record.id}: {run_record.status}; {len(outcome.new_findings)} new finding(s)")
+    console.print(f"run {run_record.id}: {run_record.status}; {plural(len(outcome.new_findings), 'new finding')}")
     for key, message in run_record.errors.items():
         console.print(f"  [red]{key}:[/] {message}")
     raise typer.Exit(0 if run_record.status == "succeeded" else 1)
@@ -67,7 +68,7 @@ def list_findings(severity: str = typer.Option(None, "--severity", help="Minimum
     if as_json:
         console.print_json(json.dumps([finding.model_dump(mode="json") for finding in findings]))
         return
-    table = Table(title=f"{len(findings)} finding(s){' (more: raise --limit)' if more else ''}", expand=True)
+    table = Table(title=f"{plural(len(findings), 'finding')}{' (more: raise --limit)' if more else ''}", expand=True)
     for column in ("Severity", "Detection", "Principal", "Status", "Seen", "Last detected", "Id"):
         table.add_column(column)
     for finding in findings:

@@ -24,10 +24,10 @@ from rich.table import Table
 from rich.text import Text
 
 from shared.cli.common import console, errors, existing_folder, friendly_errors, parse_moment, utc_now
-from shared.notify.teams_card import safe_text
 from shared.posture.hygiene import parse_span
 from shared.posture.model import CredentialRecord
 from shared.store.credentials import is_managed
+from shared.text import moment, plural, safe_text
 
 STATUS_STYLE = {"expired": "bold red", "expiring": "yellow", "active": "green", "no end date": "magenta"}
 CSV_COLUMNS = ("identity", "identity_id", "identity_type", "app_id", "held_on", "credential", "key_id", "type",
@@ -81,7 +81,7 @@ def credentials(
         errors.print("No credential inventory is stored yet: run an audit (`make demo`, `wiaudit run`), or compute "
                      "one offline with --tenant DIR or --directory FILE --logs DIR.")
     else:
-        print_table(records, f"{len(records):,} credential(s) · inventory of {taken_at:%Y-%m-%d %H:%M} UTC, {source}")
+        print_table(records, f"{plural(len(records), 'credential')} · inventory of {moment(taken_at)}, {source}")
 
 
 def _span(text: str | None, option: str) -> timedelta | None:

@@ -17,6 +17,7 @@ from shared.detect import CatalogRun, run_catalog
 from shared.logsource.database import LoadReport, LogDatabase
 from shared.logsource.embedded import EmbeddedLogSource
 from shared.settings import BY_NAME, read_setting
+from shared.text import plural
 from shared.timespan import format_timespan
 from shared.trail import trail
 from shared.trail_logicapp import logic_app_links, trail_events
@@ -47,7 +48,7 @@ def describe_load(report: LoadReport) -> None:
     loaded = ", ".join(f"{table} {count:,}" for table, count in sorted(report.rows.items())) or "no rows"
     errors.print(f"loaded {report.files} files: {loaded}")
     if report.problems:
-        errors.print(f"[yellow]{len(report.problems)} malformed record(s) skipped:[/]")
+        errors.print(f"[yellow]{plural(len(report.problems), 'malformed record')} skipped:[/]")
         for problem in report.problems[:MAX_PROBLEMS_SHOWN]:
             errors.print(f"  {problem}")
         if len(report.problems) > MAX_PROBLEMS_SHOWN:
@@ -80,7 +81,7 @@ def detect(logs: Path = LOGS, now: str | None = NOW, since: str | None = SINCE,
         console.print_json(json.dumps([f.model_dump(mode="json") for f in run.findings]))
     else:
         print_findings(rows_of_findings(run.findings))
-        console.print(f"{len(run.findings)} finding(s) in {run.windows} detection window(s)")
+        console.print(f"{plural(len(run.findings), 'finding')} in {plural(run.windows, 'detection window')}")
     raise typer.Exit(1 if run.errors else 0)
 
 
@@ -110,7 +111,7 @@ def show_trail(principal: str = typer.Argument(..., help="Object id or app id of
         ip = f"{event.ip} (from sign-in)" if event.ip_from_sign_in else event.ip
         table.add_row(f"{event.time:%Y-%m-%d %H:%M:%S}", event.source, event.action, ip, event.detail)
     console.print(table)
-    console.print(f"{len(events)} event(s)")
+    console.print(plural(len(events), "event"))
     if links:
         certain = sum(link.certain for link in links)
         console.print(f"Logic App runs and actions: {certain} certain, {len(links) - certain} probable (started within "

@@ -18,6 +18,7 @@ from shared.sample_tenant.generator import MIN_SERVICE_PRINCIPALS, generate
 from shared.sample_tenant.manifest import Manifest
 from shared.store.model import StoredFinding
 from shared.store.tables import TableFindingStore
+from shared.text import plural
 
 DEFAULT_TENANT = WORKSPACE / "sample-tenant"
 OUTBOX = WORKSPACE / "outbox"
@@ -79,14 +80,15 @@ def all_findings(store: TableFindingStore) -> list[StoredFinding]:
 def _report(outcome: AuditOutcome, new: list[StoredFinding], stored: list[StoredFinding], manifest: Manifest,
             outbox_files: list[Path]) -> None:
     run = outcome.run
-    console.print(f"Run {run.id}: [bold]{run.status}[/], {sum(len(w) for w in run.windows.values())} window(s)")
+    console.print(f"Run {run.id}: [bold]{run.status}[/], {plural(sum(len(w) for w in run.windows.values()), 'window')}")
     for key, message in run.errors.items():
         console.print(f"  [red]{key}:[/] {message}")
     if new:
-        console.print(f"\n[bold]Digest: {len(new)} new finding(s)[/]")
+        console.print(f"\n[bold]Digest: {plural(len(new), 'new finding')}[/]")
         print_findings(rows_of_stored(new), label=lambda f: (s.id if (s := manifest.scenario_of(f)) else ""))
     else:
-        console.print(f"\n[bold]Nothing new[/] since the last run: all {len(stored)} finding(s) were already stored.")
+        console.print(f"\n[bold]Nothing new[/] since the last run: all {plural(len(stored), 'finding')} "
+                      "were already stored.")
     for path in outbox_files:
         console.print(f"outbox: {path}")
     missed = manifest.missed(stored)

@@ -26,13 +26,12 @@ from shared.notify.teams_card import (
     hygiene_detail,
     hygiene_heading,
     hygiene_identity,
-    plural,
     principal_text,
-    safe_text,
     window_text,
 )
 from shared.posture.hygiene import CredentialHygiene
 from shared.store.model import StoredFinding
+from shared.text import plural, safe_text
 
 MAX_FINDINGS = 100  # an email can list more than a card; the rest is one findings_query away
 

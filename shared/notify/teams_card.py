@@ -19,22 +19,21 @@ each group's most urgent credentials (names and credential display names are att
 TextRuns after `safe_text`). Under the size cap it shrinks before any finding is dropped: fewer
 credentials per group, down to the counts alone, as long as at least one finding would not fit otherwise.
 
-The text helpers here (`safe_text`, `window_text`, `plural`, `credential_text`, `hygiene_detail`) are
-shared with the email rendering.
+The digest's text helpers here (`window_text`, `credential_text`, `hygiene_detail`) are shared with the
+email rendering; values become text through shared/text.py.
 """
 
 from __future__ import annotations
 
 import json
-import re
-import unicodedata
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from shared.notify.port import Digest
 from shared.posture.hygiene import CredentialHygiene
 from shared.posture.model import CredentialRecord
 from shared.store.model import StoredFinding
+from shared.text import day, plural, safe_text, utc
 
 SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 CARD_VERSION = "1.4"
@@ -54,34 +53,8 @@ CREDENTIALS_QUERY = "GET /api/credentials"
 
 SEVERITY_COLORS = {"High": "Attention", "Medium": "Warning", "Low": "Accent", "Informational": "Default"}
 
-_CONTROL = re.compile(r"[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
-_SCHEME = re.compile(r"(?i)\b([a-z][a-z0-9+.-]{1,20}):(//|\\\\)")
-_WHITESPACE = re.compile(r"\s+")
-
-
-def safe_text(value: object, limit: int) -> str:
-    """Untrusted text made inert for display: one line, no control or bidi characters, URLs defanged, capped.
-
-    Markup escaping is the renderer's job (HTML escaping in the email, TextRuns in the card); this
-    removes what survives any escaping: newlines that fake extra lines, right-to-left overrides that
-    disguise a name, links a client would make clickable on its own, and Adaptive Card date templates.
-    """
-    text = unicodedata.normalize("NFC", str(value if value is not None else ""))
-    text = _CONTROL.sub("", text.replace("\n", " ").replace("\r", " ").replace("\t", " "))
-    text = _WHITESPACE.sub(" ", text).strip()
-    text = _SCHEME.sub(lambda m: f"{m.group(1)}[:]{m.group(2)}", text)
-    text = text.replace("{{", "{ {")  # Adaptive Cards expand {{DATE(...)}} / {{TIME(...)}} even in TextRuns
-    if len(text) > limit:
-        text = text[: max(limit - 1, 0)].rstrip() + "…"
-    return text
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def when_text(value: datetime) -> str:
-    return f"{_utc(value):%Y-%m-%d %H:%M}"
+    return f"{utc(value):%Y-%m-%d %H:%M}"
 
 
 def window_text(finding: StoredFinding) -> str:
@@ -89,12 +62,8 @@ def window_text(finding: StoredFinding) -> str:
     return f"{when_text(finding.window_start)} → {when_text(finding.window_end)} UTC"
 
 
-def plural(count: int, word: str) -> str:
-    return f"{count:,} {word}{'' if count == 1 else 's'}"
-
-
 def digest_date(digest: Digest) -> str:
-    return f"{_utc(digest.generated_at):%Y-%m-%d}"
+    return f"{utc(digest.generated_at):%Y-%m-%d}"
 
 
 def principal_text(finding: StoredFinding) -> str:
@@ -102,10 +71,6 @@ def principal_text(finding: StoredFinding) -> str:
     name = safe_text(finding.principal_name or finding.principal_id, NAME_MAX)
     kind = (finding.context or {}).get("type")
     return f"{name} ({safe_text(kind, 40)})" if kind else name
-
-
-def day_text(value: datetime | None) -> str:
-    return f"{_utc(value):%Y-%m-%d}" if value is not None else "never"
 
 
 def credential_text(record: CredentialRecord) -> str:
@@ -122,18 +87,18 @@ def hygiene_identity(record: CredentialRecord) -> str:
 
 def hygiene_detail(group: str, record: CredentialRecord, hygiene: CredentialHygiene) -> str:
     """The facts that put the credential in `group`: dates and days, no free text."""
-    used = f"last used {day_text(record.last_used)}" if record.last_used or record.usage_known else "use unknown"
+    used = f"last used {day(record.last_used)}" if record.last_used or record.usage_known else "use unknown"
     if group == "expiring_in_use":
-        days = (_utc(record.end) - hygiene.taken_at).days if record.end else 0
-        return f"ends {day_text(record.end)} (in {plural(days, 'day')}) · {used}"
+        days = (utc(record.end) - hygiene.taken_at).days if record.end else 0
+        return f"ends {day(record.end)} (in {plural(days, 'day')}) · {used}"
     if group == "expired":
-        return f"expired {day_text(record.end)} · {used}"
+        return f"expired {day(record.end)} · {used}"
     if group == "unused":
-        return used if record.last_used else f"never used in the logs read · ends {day_text(record.end)}"
+        return used if record.last_used else f"never used in the logs read · ends {day(record.end)}"
     if record.end is None:
         return "no end date"
     lifetime = f"valid {plural(record.lifetime_days, 'day')}" if record.lifetime_days is not None else "valid"
-    return f"{lifetime} · ends {day_text(record.end)}"
+    return f"{lifetime} · ends {day(record.end)}"
 
 
 def hygiene_heading(hygiene: CredentialHygiene) -> str:

@@ -20,6 +20,7 @@ from shared.posture.inventory import owners_of, privileged_reasons, utc
 from shared.posture.model import CredentialRecord
 from shared.posture.usage import SignInUsage
 from shared.severity import Severity
+from shared.text import join_list, plural
 
 MICROSOFT_TENANT = "f8cdef31-a31e-4b4a-93e4-5f571e91255a"
 
@@ -143,7 +144,7 @@ def dormant_identities(inventory, index, usage, params, now) -> list[Hit]:
             continue
         start = usage.start_for(managed_identity=False)
         evidence = _identity_evidence(records, LastSignIn=_iso(last), LogsStart=_iso(start), HorizonDays=days)
-        names = ", ".join(_short(rec) for rec in records)
+        names = join_list(_short(rec) for rec in records)
         if usage.covers(False, since):
             hits.append(Hit(principal_id, sp.displayName, f"{sp.displayName} has not signed in for {days} days but "
                             f"holds valid credentials ({names}): remove them or the identity", evidence))
@@ -188,7 +189,7 @@ def privileged_identity_owned_by_users(inventory, index, usage, params, now) -> 
         users = [owner for owner in owners if owner.type == "user"]
         if not privileged or not users:
             continue
-        names = ", ".join(owner.name for owner in users)
+        names = join_list(owner.name for owner in users)
         evidence = {**_principal_evidence(sp), "Owners": [o.model_dump() for o in owners],
                     "PrivilegedReasons": reasons}
         hits.append(Hit(sp.id, sp.displayName, f"{sp.displayName} ({'; '.join(reasons)}) is owned by {names}: each "
@@ -236,7 +237,7 @@ def multiple_active_secrets(inventory, index, usage, params, now) -> list[Hit]:
         if len(records) <= params["max_active_secrets"]:
             continue
         in_use = [rec for rec in records if rec.last_used is not None and rec.last_used >= in_use_since]
-        used = ", ".join(_short(rec) for rec in in_use) or "none"
+        used = join_list(_short(rec) for rec in in_use)
         evidence = _identity_evidence(records, InUse=[rec.key_id for rec in in_use])
         hits.append(Hit(principal_id, records[0].principal_name, f"{records[0].principal_name} holds {len(records)} "
                         f"active client secrets, in use: {used}; remove the rotation left-overs", evidence))
@@ -330,11 +331,11 @@ def _what(rec: CredentialRecord) -> str:
 
 def _short(rec: CredentialRecord) -> str:
     kind = {"secret": "client secret", "certificate": "certificate", "federated": "federated credential"}[rec.type]
-    return f"{kind} '{rec.display_name or rec.key_id}'"
+    return f'{kind} "{rec.display_name or rec.key_id}"'
 
 
 def _days(count: int) -> str:
-    return f"{count} day" if count == 1 else f"{count} days"
+    return plural(count, "day")
 
 
 def _ago(count: int) -> str:
