@@ -1,6 +1,7 @@
 """`make bench`: every benchmark, each printing its own figures and ratios."""
 
-from benchmarks import graph_inventory
+from benchmarks import app_import, graph_inventory
 
 if __name__ == "__main__":
     graph_inventory.main([])
+    app_import.main([])

@@ -444,7 +444,7 @@ def schema_store(table_service, make_finding):
 @schema.parametrize()
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_request_the_document_allows_is_a_server_error(case):
-    response = case.call(headers={"x-api-key": KEY})
+    response = case.call(headers={"x-api-key": KEY}, timeout=None)  # no read timeout: a busy machine is not a bug
     assert response.status_code < 500, (case.method, case.formatted_path, case.query, case.body, response.text)
     # Besides "no 5xx": responses match their documented schemas, status codes and Allow headers. Not checked:
     # positive_data_acceptance (a schema cannot tell a genuine continuation token from a forged one: 400 is right)

@@ -57,16 +57,14 @@ def test_the_host_indexes_the_api_health_and_the_timer(function_app_functions):
 
 
 def test_importing_the_app_is_light():
-    code = ("import sys, time; t = time.perf_counter(); import function_app; t = time.perf_counter() - t; "
+    """What the import loads, never how long it takes (that figure is in `make bench`)."""
+    code = ("import sys; import function_app; "
             "print(sorted({m.split('.')[0] for m in sys.modules if m.split('.')[0] in "
             "('msgraph', 'msgraph_core', 'kiota_abstractions', 'kiota_http', 'duckdb', 'duckdb_kql')} | "
-            "{m for m in ('shared.audit.build', 'shared.audit.pipeline', 'azure.identity') if m in sys.modules})); "
-            "print(t)")
+            "{m for m in ('shared.audit.build', 'shared.audit.pipeline', 'azure.identity') if m in sys.modules}))")
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True,
                             env={"PATH": "/usr/bin:/bin"})
-    loaded, seconds = result.stdout.strip().splitlines()
-    assert loaded == "[]"
-    assert float(seconds) < 5
+    assert result.stdout.strip() == "[]"
 
 
 def test_health_is_anonymous_and_says_nothing_else(function_app_functions):

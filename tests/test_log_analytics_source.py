@@ -5,7 +5,6 @@ Analytics query protocol and the App Service managed-identity token protocol."""
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -182,15 +181,13 @@ def test_transient_failures_are_retried(server, source, status):
     assert server.request_count == 3
 
 
-def test_persistent_failure_is_a_log_query_error_quickly(server, source):
+def test_persistent_failure_is_a_log_query_error_after_the_configured_retries(server, source):
     server.fail_next(500, times=50)
-    began = time.monotonic()
 
     with pytest.raises(LogQueryError, match=r"HTTP 500 \(after retries\): InternalServerError"):
         source.query(EVENTS, DAY, DAY + timedelta(days=1))
 
     assert server.request_count == 4  # the first try and retry_total=3 retries
-    assert time.monotonic() - began < 5
 
 
 def test_a_rejected_query_says_why(server, source):

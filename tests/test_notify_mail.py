@@ -11,7 +11,6 @@ import asyncio
 import base64
 import json
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -173,9 +172,7 @@ def test_from_settings_with_a_managed_identity(monkeypatch: pytest.MonkeyPatch) 
         environ = {"MAIL_SENDER": SENDER, "MAIL_TO": recipients, "GRAPH_ENDPOINT": graph.url}
         notifier = mail_notifier_from_settings(ManagedIdentityCredential(), environ)
         assert notifier.recipients == RECIPIENTS
-        started = time.monotonic()
         notifier.send(small_digest())
-        assert time.monotonic() - started < 10
         assert len(graph.sent) == 1
         assert [request.resource for request in tokens.requests] == [graph.url]  # the scope {endpoint}/.default
 

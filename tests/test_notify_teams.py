@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -90,10 +89,8 @@ def test_unreachable_webhook_is_a_notification_error_without_the_url() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     url = f"http://127.0.0.1:{port}/workflows/abc/triggers/manual/paths/invoke?sig=SECRETSIGNATURE123"
-    started = time.monotonic()
     with pytest.raises(NotificationError, match="after 2 attempts") as caught:
         TeamsNotifier(url, max_retries=1, backoff=0.01, timeout=2).send(small_digest())
-    assert time.monotonic() - started < 5
     assert "SECRETSIGNATURE123" not in str(caught.value) and "/workflows/abc" not in str(caught.value)
     assert caught.value.__cause__ is None and caught.value.__context__ is None  # no chained httpx error
 
