@@ -48,7 +48,7 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
 @app.timer_trigger(schedule="%AUDIT_SCHEDULE%", arg_name="timer", run_on_startup=False)
 def audit(timer: func.TimerRequest) -> None:
     from shared.audit import build
-    from shared.audit.pipeline import AuditAlreadyRunning
+    from shared.audit.lease import AuditAlreadyRunning
 
     if timer.past_due:
         log.warning("audit timer is past due: running the missed audit now (windows catch up from checkpoints)")

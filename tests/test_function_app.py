@@ -21,7 +21,8 @@ from servers.log_analytics_server import LogAnalyticsServer
 from servers.token_server import ManagedIdentityTokenServer
 from servers.webhook_server import WebhookServer
 
-from shared.audit.pipeline import LEASE, AuditPipeline
+from shared.audit.lease import LEASE
+from shared.audit.pipeline import AuditPipeline
 from shared.store import TableFindingStore
 
 REPO = Path(__file__).resolve().parent.parent

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from fakes import FailingFor, RecordingNotifier
 
-from shared.audit.pipeline import AuditAlreadyRunning, AuditConfig, AuditPipeline
+from shared.audit.pipeline import AuditConfig, AuditPipeline
 from shared.audit.plan import plan_windows
 from shared.catalog.loader import load_catalog
 from shared.directory.port import SnapshotFileDirectory
@@ -146,14 +146,6 @@ def test_a_missed_day_is_caught_up_with_the_same_result(tenant, source, finding_
     assert all(len(windows) == 2 for windows in late.run.windows.values())
     assert late.run.windows[CATALOG[0].id][0][0] == (SAMPLE_NOW - 2 * DAY).replace(hour=0)
     assert _everything(catch_up) == _everything(finding_store)
-
-
-def test_only_one_run_at_a_time_and_a_crashed_lease_expires(tenant, source, finding_store):
-    assert finding_store.acquire_lease("audit", "crashed-run", timedelta(hours=1), SAMPLE_NOW)
-    with pytest.raises(AuditAlreadyRunning):
-        _pipeline(tenant, source, finding_store).run()
-    later = _pipeline(tenant, source, finding_store, now=SAMPLE_NOW + timedelta(hours=2)).run()
-    assert later.run.status == "succeeded"
 
 
 def test_detection_parameters_from_settings_reach_the_query(tenant, source, finding_store):

@@ -84,7 +84,7 @@ class Run(BaseModel):
     id: str
     started: UtcDatetime
     ended: UtcDatetime | None = None
-    status: Literal["running", "succeeded", "partial", "failed"]
+    status: Literal["running", "succeeded", "partial", "failed", "abandoned"]
     trigger: str
     counts: dict[str, dict[str, int]] = Field(description='detection_id -> {"findings": n, "new": n}')
     errors: dict[str, str] = Field(description="detection_id (or run, inventory, notify:<channel>) -> error")

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from shared.audit.lease import AuditLease, wall_clock
 from shared.audit.plan import plan_windows
 from shared.catalog.model import Detection
 from shared.detect import run_detection
@@ -32,12 +33,6 @@ from shared.posture.run import POSTURE_CHECKPOINT, audit_days, run_posture
 from shared.store.model import RunRecord
 from shared.store.tables import TableFindingStore
 from shared.text import plural
-
-LEASE = "audit"
-
-
-class AuditAlreadyRunning(RuntimeError):
-    """Another audit holds the lease; this one did nothing."""
 
 
 @dataclass(frozen=True)
@@ -69,7 +64,8 @@ class AuditPipeline:
     def __init__(self, detections: Sequence[Detection], source: LogSource, directory: Directory,
                  store: TableFindingStore, notifiers: Sequence[Notifier], clock: Callable[[], datetime],
                  config: AuditConfig = AuditConfig(), progress: Callable[[str], None] = lambda message: None,
-                 checks: Sequence[PostureCheck] | None = None) -> None:
+                 checks: Sequence[PostureCheck] | None = None,
+                 lease_clock: Callable[[], datetime] = wall_clock) -> None:
         self.detections = detections
         self.source = source
         self.directory = directory
@@ -79,32 +75,60 @@ class AuditPipeline:
         self.config = config
         self.progress = progress
         self.checks = checks  # posture checks; None: those in shared/posture/checks/
+        self.lease_clock = lease_clock  # the wall clock, even when `clock` is fixed (see shared/audit/lease.py)
+        self._lease: AuditLease | None = None
 
     def run(self, trigger: str = "timer") -> AuditOutcome:
+        """One audit. AuditAlreadyRunning (nothing done) if another run holds the lease. Once the lease is taken
+        the run always closes: its record is saved with how it ended and the lease is released, and an error
+        while closing never hides the error that ended the run."""
         now = self.clock()
         run = RunRecord(id=f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}", started=now, trigger=trigger)
-        if not self.store.acquire_lease(LEASE, run.id, self.config.lease_duration, now):
-            raise AuditAlreadyRunning("another audit run holds the lease; this run did nothing")
+        self._lease = AuditLease(self.store, run.id, self.config.lease_duration, self.lease_clock)
+        self._lease.acquire()
         outcome = AuditOutcome(run)
-        self.store.start_run(run)
+        failure: BaseException | None = None
         try:
+            self.store.abandon_runs(found_by=run.id)
+            self.store.start_run(run)
             detected = [self._detect(detection, run, now) for detection in self.detections]
             index = self._inventory(run)
             for item in detected:
+                self._keep_lease(run)
                 outcome.new_findings += self._persist(item, index, run, now)
             if index is not None:
                 outcome.new_findings += self._posture(index, run, now, outcome)
             hygiene = self._store_credentials(outcome, run)
             outcome.notified = self._notify(run, now, hygiene)
             run.status = "partial" if run.errors else "succeeded"
-        except Exception as error:
+        except BaseException as error:
+            failure = error
             run.status, run.errors["run"] = "failed", f"{type(error).__name__}: {error}"
             raise
         finally:
-            run.ended = self.clock()
-            self.store.finish_run(run)
-            self.store.release_lease(LEASE, run.id)
+            self._close(run, failure)
         return outcome
+
+    def _close(self, run: RunRecord, failure: BaseException | None) -> None:
+        """Save how the run ended and give the lease back, both always attempted; if either fails, the run's own
+        failure (if any) is what propagates, with the closing error noted on it."""
+        run.ended = self.clock()
+        problems: list[Exception] = []
+        for step in (lambda: self.store.finish_run(run), self._lease.release):
+            try:
+                step()
+            except Exception as error:
+                problems.append(error)
+        if failure is None and problems:
+            raise problems[0]
+        for problem in problems:
+            failure.add_note(f"closing run {run.id} also failed: {type(problem).__name__}: {problem}")
+
+    def _keep_lease(self, run: RunRecord) -> None:
+        """Renew the lease as the run goes (LeaseLost if another run took it over); each renewal also saves the
+        run record, so a run killed later is found `abandoned` with what it knew by then."""
+        if self._lease.renew():
+            self.store.update_run(run)
 
     def _detect(self, detection: Detection, run: RunRecord, now: datetime) -> _Detected:
         windows = plan_windows(detection.frequency, self.store.get_checkpoint(detection.id), now,
@@ -113,6 +137,7 @@ class AuditPipeline:
         self.progress(f"{detection.name}: {plural(len(windows), 'window')}")
         detected = _Detected(detection, [], None)
         for start, end in windows:
+            self._keep_lease(run)
             try:
                 detected.findings += self._run_window(detection, start, end)
             except LogQueryError as error:
@@ -158,6 +183,7 @@ class AuditPipeline:
         try:
             checks = list(load_checks() if self.checks is None else self.checks)
             for day_end in days:
+                self._keep_lease(run)
                 result = run_posture(checks, index.snapshot, self.source, day_end, self.config.parameters)
                 findings += result.findings
                 run.errors.update(result.errors)
@@ -185,6 +211,7 @@ class AuditPipeline:
     def _notify(self, run: RunRecord, now: datetime, hygiene: CredentialHygiene | None = None) -> dict[str, int]:
         delivered = {}
         for notifier in self.notifiers:
+            self._keep_lease(run)
             pending = self.store.pending_notifications(notifier.channel)
             if not pending:
                 continue

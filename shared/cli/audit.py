@@ -8,7 +8,6 @@ import typer
 from rich.table import Table
 
 from shared.audit.local import local_store
-from shared.audit.pipeline import AuditAlreadyRunning
 from shared.cli.common import SEVERITY_STYLE, console, errors, friendly_errors, parse_moment
 from shared.text import plural
 
@@ -43,9 +42,6 @@ def run() -> None:
             errors.print(f"[red]error:[/] cannot reach an Azure endpoint: {str(error).splitlines()[0]}. Check the "
                          "endpoint settings and the network.")
             raise typer.Exit(2) from None
-        except AuditAlreadyRunning as error:
-            errors.print(f"{error}")
-            raise typer.Exit(0) from None
     run_record = outcome.run
     console.print(f"run {run_record.id}: {run_record.status}; {plural(len(outcome.new_findings), 'new finding')}")
     for key, message in run_record.errors.items():

@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from shared.audit.lease import AuditAlreadyRunning
 from shared.catalog.loader import CatalogError
 from shared.kql.validator import KustoValidatorError
 from shared.logsource.base import LogQueryError
@@ -18,6 +19,7 @@ from shared.settings import SettingsError
 
 console = Console(highlight=False)
 errors = Console(stderr=True, highlight=False)
+EXIT_ALREADY_RUNNING = 75  # sysexits' EX_TEMPFAIL: another audit holds the lease, try again later
 SEVERITY_STYLE = {"High": "bold red", "Medium": "yellow", "Low": "cyan", "Informational": "dim"}
 
 
@@ -43,9 +45,13 @@ def existing_folder(path: Path, what: str) -> Path:
 
 @contextmanager
 def friendly_errors() -> Iterator[None]:
-    """Known failures end the command with their message and exit code 2, not a stack trace."""
+    """Known failures end the command with their message and exit code 2, not a stack trace; an audit refused
+    because another one is running says so in one line and exits with EXIT_ALREADY_RUNNING."""
     try:
         yield
+    except AuditAlreadyRunning as error:
+        errors.print(str(error), soft_wrap=True)
+        raise typer.Exit(EXIT_ALREADY_RUNNING) from None
     except (CatalogError, SettingsError, LogQueryError, KustoValidatorError, FileNotFoundError, KeyError,
             ValueError) as error:
         errors.print(f"[red]error:[/red] {error}")

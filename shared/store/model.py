@@ -12,7 +12,7 @@ from shared.severity import Severity
 
 Status = Literal["new", "acknowledged", "resolved", "false_positive"]
 STATUSES: tuple[str, ...] = get_args(Status)
-RunStatus = Literal["running", "succeeded", "partial", "failed"]
+RunStatus = Literal["running", "succeeded", "partial", "failed", "abandoned"]
 COMMENT_MAX = 4000
 
 

@@ -62,8 +62,29 @@ class RunsAndLeases(StoreBase):
     def start_run(self, run: RunRecord) -> None:
         self._save_run(run)
 
+    def update_run(self, run: RunRecord) -> None:
+        """Save a running run's progress, so that if it is killed its record says how far it got."""
+        self._save_run(run)
+
     def finish_run(self, run: RunRecord) -> None:
         self._save_run(run)
+
+    def abandon_runs(self, found_by: str) -> list[str]:
+        """Close every other run still marked `running`: it was killed or crashed, since `found_by` holds the
+        audit lease. Each becomes `abandoned` with its record as last saved; returns their ids."""
+        rows = self._query(self.runs, "PartitionKey eq @pk and status eq @status", {"pk": "id", "status": "running"},
+                           select=["id"])
+        abandoned = []
+        for row in rows:
+            run = self.get_run(row["id"]) if row["id"] != found_by else None
+            if run is None or run.status != "running":
+                continue
+            run.status = "abandoned"
+            run.errors["abandoned"] = (f"the run stopped without closing (killed or crashed); run {found_by} "
+                                       "found it after its lease expired")
+            self._save_run(run)
+            abandoned.append(run.id)
+        return abandoned
 
     def _save_run(self, run: RunRecord) -> None:
         by_id, by_time = self._run_entities(run)
@@ -127,6 +148,11 @@ class RunsAndLeases(StoreBase):
             if error.status_code in (404, 412):
                 return False
             raise
+
+    def lease_holder(self, name: str) -> tuple[str, datetime] | None:
+        """Who holds the named lease and until when (it may have expired), or None if nobody does."""
+        current = self._get(self.meta, "lease", key_part("l", name))
+        return None if current is None else (current["owner"], utc(current["expires"]))
 
     def release_lease(self, name: str, owner: str) -> bool:
         """Give the lease up if `owner` holds it; False if it was not theirs (or already gone)."""
