@@ -2,7 +2,8 @@
 
 Functions:
 - `http_app_func`: the FastAPI app (shared/api) on the catch-all route `/api/{*route}`, auth level
-  FUNCTION: the host checks the function key before a request reaches FastAPI.
+  FUNCTION: the host checks the function key before a request reaches FastAPI. With App Service
+  authentication on (Entra sign-in), a triage records the signed-in person (shared/api/identity.py).
 - `health`: `GET /api/health`, anonymous, returns `{"status": "ok"}` and nothing else. An
   AsgiFunctionApp has one auth level for all its routes, so health is its own function. The host
   matches routes in the order it registers functions, not by specificity (Azure/azure-functions-host
@@ -22,6 +23,7 @@ import logging
 import azure.functions as func
 
 from shared.api.app import create_api
+from shared.api.identity import easy_auth_enabled
 from shared.settings import check_settings
 
 log = logging.getLogger("wiaudit.function_app")
@@ -36,7 +38,7 @@ def findings_store():
     return TableFindingStore.from_settings(azure_credential())
 
 
-app = func.AsgiFunctionApp(app=create_api(store_factory=findings_store, api_key=None),
+app = func.AsgiFunctionApp(app=create_api(store_factory=findings_store, api_key=None, easy_auth=easy_auth_enabled()),
                            http_auth_level=func.AuthLevel.FUNCTION)
 
 

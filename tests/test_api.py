@@ -5,6 +5,7 @@ called the way the worker calls it), plus a property-based run over the OpenAPI 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -91,6 +92,7 @@ def test_local_mode_requires_the_api_key_on_every_data_endpoint(client, seeded):
             response = no_key.request(method, path, headers=headers, json={"status": "resolved", "by": "a"})
             assert response.status_code == 401, (method, path, headers)
             assert "x-api-key" in response.json()["detail"]
+            assert response.headers["content-type"] == "application/problem+json"
             assert response.headers["www-authenticate"] == "ApiKey"
     assert no_key.get("/api/findings", headers={"X-Api-Key": KEY}).status_code == 200  # header names: any case
     assert no_key.get("/api/health").json() == {"status": "ok"}  # anonymous, and no data
@@ -189,33 +191,37 @@ def test_bad_filters_are_4xx_with_a_message(client, seeded):
         ({"since": "yesterday"}, 422, "ISO 8601"),
         ({"since": "1714550400"}, 422, "ISO 8601"),  # pydantic alone would read a number as a Unix time
         ({"until": "2024-13-01T00:00:00"}, 422, "datetime"),
-        ({"since": "0001-01-01T00:00:00+01:00"}, 400, "out of range"),
-        ({"since": "2024-05-02T00:00:00", "until": "2024-05-01T00:00:00"}, 400, "since must not be after until"),
-        ({"severity": "critical"}, 400, "unknown severity 'critical'"),
+        ({"since": "0001-01-01T00:00:00+01:00"}, 422, "out of range"),
+        ({"since": "2024-05-02T00:00:00", "until": "2024-05-01T00:00:00"}, 422, "since must not be after until"),
+        ({"severity": "critical"}, 422, "unknown severity 'critical'"),
         ({"status": "closed"}, 422, "'new', 'acknowledged', 'resolved' or 'false_positive'"),
         ({"limit": 0}, 422, "greater than or equal to 1"),
         ({"limit": 501}, 422, "less than or equal to 500"),
         ({"limit": "ten"}, 422, "integer"),
-        ({"continuation": "not-a-token"}, 400, "continuation token"),
-        ({"continuation": f"{payload}.{signature[:-2]}AA"}, 400, "not valid for this store"),
-        ({"continuation": f"{payload[:-2]}xx.{signature}"}, 400, "continuation token"),
-        ({"continuation": token, "severity": "high"}, 400, "different query"),
+        ({"continuation": "not-a-token"}, 422, "continuation token"),
+        ({"continuation": f"{payload}.{signature[:-2]}AA"}, 422, "not valid for this store"),
+        ({"continuation": f"{payload[:-2]}xx.{signature}"}, 422, "continuation token"),
+        ({"continuation": token, "severity": "high"}, 422, "different query"),
         ({"continuation": "x" * 5000}, 422, "at most 4000 characters"),
     ]
     for params, status, message in cases:
         response = client.get("/api/findings", params=params)
         assert response.status_code == status, (params, response.text)
-        assert message in json.dumps(response.json()["detail"]), (params, response.text)
+        problem = response.json()
+        assert message in problem["detail"], (params, response.text)
+        assert [error["field"] for error in problem["errors"]] == [next(iter(params))], (params, response.text)
 
 
 def test_unknown_query_parameters_are_refused_but_the_function_key_code_is_not(client, seeded):
     response = client.get("/api/findings", params={"severty": "high"})
     assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == ["query", "severty"]
-    assert "severity" in response.json()["detail"][0]["msg"]
+    (error,) = response.json()["errors"]
+    assert (error["in"], error["field"]) == ("query", "severty") and "severity" in error["detail"]
     assert client.get("/api/runs/x", params={"limit": 1}).status_code == 422
     response = client.get("/api/findings?principal=sp1&principal=sp2")
-    assert response.status_code == 422 and response.json()["detail"][0]["msg"] == "give this query parameter once"
+    assert response.status_code == 422
+    assert response.json()["errors"] == [{"in": "query", "field": "principal",
+                                          "detail": "give this query parameter once"}]
     assert principals(client.get("/api/findings", params={"code": "function-key", "severity": "high"})) == [
         "SP5", "sp1"]
 
@@ -228,7 +234,7 @@ def test_a_token_from_another_store_is_refused(client, seeded, finding_store, ta
         foreign = other_client.get("/api/findings", params={"limit": 1}).json()["continuation"]
         assert foreign
     response = client.get("/api/findings", params={"limit": 1, "continuation": foreign})
-    assert response.status_code == 400 and "not valid for this store" in response.json()["detail"]
+    assert response.status_code == 422 and "not valid for this store" in response.json()["detail"]
 
 
 def test_odata_looking_values_are_data_not_filter_syntax(client, seeded):
@@ -283,7 +289,7 @@ def test_triage_locally_needs_by_and_ignores_a_principal_header(client, seeded):
     finding_id = seeded["sp2"]
     response = client.patch(f"/api/findings/{finding_id}", json={"status": "resolved"},
                             headers={"x-ms-client-principal-name": "mallory@contoso.com"})
-    assert response.status_code == 422 and "`by`" in response.json()["detail"]
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "by"
     response = client.patch(f"/api/findings/{finding_id}", json={"status": "resolved", "by": "bob"},
                             headers={"x-ms-client-principal-name": "mallory@contoso.com"})
     assert response.json()["triaged_by"] == "bob"
@@ -323,21 +329,29 @@ def test_runs_newest_first_paged_and_by_id(client, finding_store):
     assert one["started"] == "2024-05-02T06:00:00Z" and one["status"] == "succeeded"
     assert one["windows"] == {"det_a": [["2024-05-01T06:00:00Z", "2024-05-02T06:00:00Z"]]}
     assert client.get("/api/runs/nope").status_code == 404
-    assert client.get("/api/runs", params={"continuation": "forged.token"}).status_code == 400
+    assert client.get("/api/runs", params={"continuation": "forged.token"}).status_code == 422
     assert client.get("/api/runs", params={"limit": 101}).status_code == 422
 
 
-def test_detections_are_the_catalog(client):
+def test_detections_are_the_catalog_and_the_posture_checks_in_the_list_shape(client):
     from shared.catalog.loader import load_catalog
+    from shared.posture.catalog import load_checks
 
     body = client.get("/api/detections").json()
+    assert set(body) == {"items", "continuation"} and body["continuation"] is None
     catalog = {detection.id: detection for detection in load_catalog()}
-    assert {item["id"] for item in body} == set(catalog)
-    failures = next(item for item in body if item["name"] == "Service principal sign-in failures")
+    checks = {check.id: check for check in load_checks()}
+    assert len(checks) >= 10
+    assert {item["id"] for item in body["items"]} == set(catalog) | set(checks)
+    assert {item["id"] for item in body["items"] if item["kind"] == "Posture"} == set(checks)
+    failures = next(item for item in body["items"] if item["name"] == "Service principal sign-in failures")
     assert failures["severity"] == "Medium" and failures["frequency"] == "1d" and failures["period"] == "1d"
+    assert failures["kind"] == "Scheduled"
     assert failures["tables"] == catalog[failures["id"]].tables and failures["techniques"]
-    assert set(failures) == {"id", "name", "severity", "description", "tactics", "techniques", "tables",
+    assert set(failures) == {"id", "name", "kind", "severity", "description", "tactics", "techniques", "tables",
                              "frequency", "period", "parameters"}
+    expired = next(item for item in body["items"] if item["name"] == "Expired credential still present")
+    assert (expired["kind"], expired["severity"], expired["frequency"]) == ("Posture", "Low", None)
 
 
 def test_an_unreachable_or_unconfigured_store_is_503_not_500():
@@ -360,10 +374,12 @@ def test_an_unreachable_or_unconfigured_store_is_503_not_500():
 # --- through the Azure Functions host path ----------------------------------------------------------------------
 
 
-@pytest.fixture
-def hosted(finding_store):
-    """The API as function_app wraps it (auth level FUNCTION, api_key=None), called as the worker calls it."""
-    app = func.AsgiFunctionApp(app=make_app(finding_store, api_key=None), http_auth_level=func.AuthLevel.FUNCTION)
+@pytest.fixture(params=[False], ids=["function-key"])
+def hosted(request, finding_store):
+    """The API as function_app wraps it (auth level FUNCTION, api_key=None), called as the worker calls it;
+    parametrise with True for App Service authentication (Entra sign-in) in front of it."""
+    api = make_app(finding_store, api_key=None, easy_auth=request.param)
+    app = func.AsgiFunctionApp(app=api, http_auth_level=func.AuthLevel.FUNCTION)
     (function,) = app.get_functions()
     assert function.get_trigger().get_dict_repr()["route"] == "/{*route}"
     handler = function.get_user_function()
@@ -391,7 +407,7 @@ def test_host_path_lists_with_the_query_string_from_the_url(hosted, seeded):
     response = hosted("GET", "/api/findings?principal=x%27%20or%20PartitionKey%20ne%20%27")
     assert response.status_code == 200 and json.loads(response.get_body())["items"] == []
     assert hosted("GET", "/api/findings?limit=0").status_code == 422
-    assert hosted("GET", "/api/findings?continuation=forged").status_code == 400
+    assert hosted("GET", "/api/findings?continuation=forged").status_code == 422
     assert hosted("GET", f"/api/findings/{seeded['sp4']}").status_code == 200
     assert hosted("GET", "/api/findings/" + "0" * 32).status_code == 404
     assert json.loads(hosted("GET", "/api/health").get_body()) == {"status": "ok"}
@@ -402,20 +418,44 @@ def test_host_path_needs_no_api_key_the_host_checked_the_function_key(hosted, se
     assert hosted("GET", "/api/findings", headers={"x-api-key": "whatever"}).status_code == 200
 
 
-def test_host_path_triage_takes_the_signed_in_caller_or_requires_by(hosted, seeded):
+def client_principal(name: str, *roles: str) -> dict[str, str]:
+    """The headers App Service authentication adds for a signed-in Entra user."""
+    claims = [{"typ": "name", "val": name}, *({"typ": "roles", "val": role} for role in roles)]
+    principal = {"auth_typ": "aad", "name_typ": "name", "role_typ": "roles", "claims": claims}
+    return {"x-ms-client-principal-name": name, "x-ms-client-principal-idp": "aad",
+            "x-ms-client-principal": base64.b64encode(json.dumps(principal).encode()).decode()}
+
+
+def test_host_path_with_only_the_function_key_requires_by_and_ignores_principal_headers(hosted, seeded):
     finding_id = seeded["sp3"]
     response = hosted("PATCH", f"/api/findings/{finding_id}", body={"status": "false_positive"})
-    assert response.status_code == 422 and b"by" in response.get_body()
-    response = hosted("PATCH", f"/api/findings/{finding_id}", body={"status": "false_positive", "by": "ops-key"})
+    assert response.status_code == 422 and json.loads(response.get_body())["errors"][0]["field"] == "by"
+    response = hosted("PATCH", f"/api/findings/{finding_id}", body={"status": "false_positive"},
+                      headers=client_principal("mallory@contoso.com", "Findings.Triage"))
+    assert response.status_code == 422  # without Easy Auth anyone can send these headers: never read
+    response = hosted("PATCH", f"/api/findings/{finding_id}", body={"status": "false_positive", "by": "ops-key"},
+                      headers=client_principal("mallory@contoso.com", "Findings.Triage"))
     assert json.loads(response.get_body())["triaged_by"] == "ops-key"
-    response = hosted("PATCH", f"/api/findings/{finding_id}",
-                      headers={"x-ms-client-principal-name": "carol@contoso.com",
-                               "x-ms-client-principal-idp": "aad"},
+
+
+@pytest.mark.parametrize("hosted", [True], ids=["easy-auth"], indirect=True)
+def test_host_path_with_entra_sign_in_records_the_signed_in_person_with_the_triage_role(hosted, seeded):
+    finding_id = seeded["sp3"]
+    response = hosted("PATCH", f"/api/findings/{finding_id}", headers=client_principal("carol@contoso.com",
+                                                                                        "Findings.Triage"),
                       body={"status": "resolved", "comment": "rotated", "by": "someone-else"})
     assert response.status_code == 200
     body = json.loads(response.get_body())
     assert (body["status"], body["triaged_by"], body["triaged_at"]) == ("resolved", "carol@contoso.com",
                                                                         "2024-06-01T12:00:00Z")
+    for headers in (client_principal("dave@contoso.com"), client_principal("dave@contoso.com", "Findings.Read"),
+                    {"x-ms-client-principal-name": "dave@contoso.com", "x-ms-client-principal": "not base64!"}):
+        response = hosted("PATCH", f"/api/findings/{finding_id}", headers=headers,
+                          body={"status": "new", "by": "dave@contoso.com"})
+        assert response.status_code == 403 and b"Findings.Triage" in response.get_body()
+    # Automation with the function key and no sign-in still triages, naming the analyst in `by`.
+    response = hosted("PATCH", f"/api/findings/{finding_id}", body={"status": "acknowledged", "by": "pipeline"})
+    assert json.loads(response.get_body())["triaged_by"] == "pipeline"
     response = hosted("PATCH", f"/api/findings/{finding_id}", body={"status": "nope", "by": "x"})
     assert response.status_code == 422
 
@@ -437,6 +477,8 @@ def schema_store(table_service, make_finding):
     store.upsert_findings([make_finding(f"sp{n}", day=n % 3, detection=f"det_{n % 2}") for n in range(6)], "r", T0)
     store.start_run(RunRecord(id="run-1", started=T0))
     _SCHEMA_STORE["store"] = store
+    # Load the catalog now: the first load takes seconds on a busy machine, beyond schemathesis' read timeout.
+    assert TestClient(_schema_app).get("/api/detections", headers={"x-api-key": KEY}).status_code == 200
     return store
 
 
@@ -447,7 +489,7 @@ def test_no_request_the_document_allows_is_a_server_error(case):
     response = case.call(headers={"x-api-key": KEY}, timeout=None)  # no read timeout: a busy machine is not a bug
     assert response.status_code < 500, (case.method, case.formatted_path, case.query, case.body, response.text)
     # Besides "no 5xx": responses match their documented schemas, status codes and Allow headers. Not checked:
-    # positive_data_acceptance (a schema cannot tell a genuine continuation token from a forged one: 400 is right)
+    # positive_data_acceptance (a schema cannot tell a genuine continuation token from a forged one: 422 is right)
     # and negative_data_rejection (its "negative" cases here are the x-api-key header this test always adds
     # back, and query keys with a null value that the client never sends).
     case.validate_response(response, headers={"x-api-key": KEY},

@@ -105,8 +105,8 @@ def test_filters_match_the_records(client, inventory):
     ({"privileged": "maybe"}, 422, "bool"),
     ({"limit": "0"}, 422, "greater than or equal"),
     ({"limit": "501"}, 422, "less than or equal"),
-    ({"continuation": "forged.token"}, 400, "not valid for this store"),
-    ({"continuation": "garbage"}, 400, "malformed"),
+    ({"continuation": "forged.token"}, 422, "not valid for this store"),
+    ({"continuation": "garbage"}, 422, "malformed"),
     ({"expiring": "30d"}, 422, "unknown query parameter"),
 ])
 def test_bad_input_is_a_clear_4xx(client, inventory, params, status, words):
@@ -118,10 +118,10 @@ def test_bad_input_is_a_clear_4xx(client, inventory, params, status, words):
 def test_a_token_is_bound_to_its_filters_and_to_its_inventory(client, finding_store, inventory):
     token = client.get("/api/credentials", params={"privileged": "true", "limit": 2}).json()["continuation"]
     response = client.get("/api/credentials", params={"privileged": "false", "limit": 2, "continuation": token})
-    assert response.status_code == 400 and "different query" in response.text
+    assert response.status_code == 422 and "different query" in response.text
     finding_store.replace_inventory(inventory[:3], NOW + timedelta(days=1))
     response = client.get("/api/credentials", params={"privileged": "true", "limit": 2, "continuation": token})
-    assert response.status_code == 400 and "request the first page again" in response.text
+    assert response.status_code == 422 and "request the first page again" in response.text
 
 
 def test_repeated_filter_is_refused(client):
@@ -135,7 +135,7 @@ def test_the_openapi_document_lists_the_route_behind_the_key(client):
     assert operation["security"] == [{"apiKey": []}]
     assert {p["name"] for p in operation["parameters"]} == {"expiring_within", "unused_for", "privileged", "limit",
                                                            "continuation"}
-    assert set(operation["responses"]) >= {"200", "400", "401", "422", "503"}
+    assert set(operation["responses"]) >= {"200", "401", "413", "422", "503"}
     assert document["components"]["schemas"]["Credential"]["properties"]["end"]["anyOf"][0]["format"] == "date-time"
 
 

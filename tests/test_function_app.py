@@ -88,7 +88,7 @@ def test_the_api_function_serves_findings_from_the_configured_store(function_app
     response = http(api, "GET", f"/api/findings?principal={principal}&code=the-function-key")
     assert response.status_code == 200, response.get_body()
     assert [item["principal_id"] for item in json.loads(response.get_body())["items"]] == [principal]
-    assert http(api, "GET", "/api/findings?severity=urgent").status_code == 400
+    assert http(api, "GET", "/api/findings?severity=urgent").status_code == 422
     docs = http(api, "GET", "/api/openapi.json")
     assert json.loads(docs.get_body())["components"]["securitySchemes"]["functionKey"]["name"] == "x-functions-key"
 

@@ -13,27 +13,27 @@ Authentication is decided by the caller of `create_api`, explicitly (`api_key` h
   reads WIAUDIT_API_KEY and refuses to build an app without one: there are no anonymous data
   endpoints locally.
 
+The key check and a body-size limit (64 KiB, 413) come first, in a pure ASGI middleware
+(shared/api/guard.py): nothing reads or parses the body of a request that is refused.
+
 `/api/health` is anonymous in both modes and returns no data. The OpenAPI document
-(`/api/openapi.json`) and the docs (`/api/docs`) hold no data and need no key locally; in Azure
-they sit behind the function key like the rest of the catch-all function.
+(`/api/openapi.json`) holds no data and needs no key locally; in Azure it sits behind the function
+key like the rest of the catch-all function. There is no Swagger UI: it would load its scripts from
+a CDN, and in Azure its assets would need the function key; point any OpenAPI viewer at the document.
 
-Who triages (PATCH /api/findings/{id}): with Entra sign-in (App Service Authentication, "EasyAuth")
-in front of the Function, the platform puts the signed-in caller in `x-ms-client-principal-name`
-(and strips that header from what clients send), and that name is recorded; a `by` in the body is
-then ignored. With a function key or an API key there is no signed-in user, so the body must name
-the analyst in `by` (422 otherwise); the name is the caller's own statement. Locally the header is
-never trusted: anyone can send it.
+Who triages (PATCH /api/findings/{id}) is decided by shared/api/identity.py: the signed-in person
+when Entra sign-in (App Service authentication) is on in Azure, else the body's `by`.
 
-Errors are 4xx with a message, never a 500: 422 when the request does not match the OpenAPI
-document (type, range, unknown field or enum value), 400 for a value the store refuses (unknown
-severity, a forged, altered or foreign continuation token, since after until, a date out of
-range), 404 for an unknown id, 503 when the findings store cannot be reached or is not configured.
+Errors are RFC 9457 problem documents (shared/api/problems.py), never a 500 from input: 422 for
+any input that does not validate (type, range, unknown field or enum value, unknown severity, a
+forged, altered or foreign continuation token, since after until, a date out of range), 401 for a
+missing key, 403 for a signed-in caller without the triage role, 404 for an unknown id, 413 for a
+body over the limit, 503 when the findings store cannot be reached or is not configured.
 All filters reach Table Storage as query parameters or hashed keys, never as filter text.
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
 import re
 import threading
@@ -44,14 +44,19 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from azure.core.exceptions import AzureError
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request, Security
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
 from pydantic import BeforeValidator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
+from shared.api.guard import API_KEY_HEADER, RequestGuard
+from shared.api.identity import triage_actor
 from shared.api.models import (
     Detection,
+    DetectionPage,
     Finding,
     FindingPage,
     Health,
@@ -61,19 +66,28 @@ from shared.api.models import (
     TriageRequest,
     as_utc,
 )
+from shared.api.problems import (
+    PROBLEM_JSON,
+    InvalidInput,
+    invalid,
+    invalid_input_problem,
+    problem,
+    validation_problem,
+)
 from shared.settings import SettingsError, read_setting
 from shared.severity import SEVERITIES, severity_rank
+from shared.store.keys import InvalidContinuation
 from shared.store.model import STATUSES, Status
 
 if TYPE_CHECKING:
     from shared.catalog.model import Detection as CatalogDetection
+    from shared.posture.catalog import PostureCheck
     from shared.store.tables import TableFindingStore
 
 log = logging.getLogger(__name__)
 
-API_KEY_HEADER = "x-api-key"
 FUNCTION_KEY_HEADER = "x-functions-key"
-PRINCIPAL_HEADER = "x-ms-client-principal-name"
+PUBLIC_PATHS = frozenset({"/api/health", "/api/openapi.json"})
 MIN_API_KEY_LENGTH = 16
 MAX_LIMIT = 500
 MAX_RUN_LIMIT = 100
@@ -85,9 +99,9 @@ FINDING_ID = re.compile(r"[A-Za-z0-9_.:@-]{1,200}")
 MAX_RUN_ID = 200
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": Problem, "description": "A value the API cannot use (see detail)"},
     401: {"model": Problem, "description": "Missing or wrong API key (local serving only)"},
-    422: {"model": Problem, "description": "The request does not match this document"},
+    413: {"model": Problem, "description": "The request body is larger than 64 KiB"},
+    422: {"model": Problem, "description": "Input the API cannot use; `errors` names each field"},
     503: {"model": Problem, "description": "The findings store is unreachable or not configured"},
 }
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "No such id"}}
@@ -140,6 +154,12 @@ def _load_catalog() -> Iterable[CatalogDetection]:
     return load_catalog()
 
 
+def _load_checks() -> Iterable[PostureCheck]:
+    from shared.posture.catalog import load_checks
+
+    return load_checks()
+
+
 class _Lazy:
     """A value built on first use, once, under a lock; a failed build is retried on the next request."""
 
@@ -162,15 +182,17 @@ def _problem(status: int, detail: str) -> HTTPException:
 
 @contextmanager
 def _store_errors(not_found: str | None = None) -> Iterator[None]:
-    """The store's ValueError (InvalidContinuation included) as 400, KeyError as 404, with the message."""
+    """The store's refusals of input as 422 (a continuation token's naming that field), KeyError as 404."""
     try:
         yield
     except KeyError as error:
         raise _problem(404, not_found or f"not found: {error}") from None
+    except InvalidContinuation as error:
+        raise invalid("query", "continuation", str(error)) from None
     except ValueError as error:
-        raise _problem(400, str(error)) from None
+        raise invalid("query", None, str(error)) from None
     except OverflowError as error:
-        raise _problem(400, f"a value is out of range: {error}") from None
+        raise invalid("query", None, f"a value is out of range: {error}") from None
 
 
 def _utc_param(name: str, value: datetime | None) -> datetime | None:
@@ -179,7 +201,7 @@ def _utc_param(name: str, value: datetime | None) -> datetime | None:
     try:
         return as_utc(value)
     except OverflowError:
-        raise _problem(400, f"{name} is out of range once converted to UTC") from None
+        raise invalid("query", name, "out of range once converted to UTC") from None
 
 
 def _known_query(*names: str) -> Callable[[Request], None]:
@@ -191,44 +213,60 @@ def _known_query(*names: str) -> Callable[[Request], None]:
         names = [name for name, _ in request.query_params.multi_items()]
         unknown = sorted(set(names) - allowed)
         if unknown:
-            raise HTTPException(422, detail=[{"type": "extra_forbidden", "loc": ["query", name],
-                                              "msg": f"unknown query parameter; expected one of "
-                                                     f"{', '.join(sorted(allowed - {'code'})) or 'none'}"}
-                                             for name in unknown])
+            expected = ", ".join(sorted(allowed - {"code"})) or "none"
+            raise InvalidInput([{"in": "query", "field": name,
+                                 "detail": f"unknown query parameter; expected one of {expected}"}
+                                for name in unknown])
         repeated = sorted({name for name in names if names.count(name) > 1})
         if repeated:  # FastAPI would silently keep the last value of a repeated filter
-            raise HTTPException(422, detail=[{"type": "repeated", "loc": ["query", name],
-                                              "msg": "give this query parameter once"} for name in repeated])
+            raise InvalidInput([{"in": "query", "field": name, "detail": "give this query parameter once"}
+                                for name in repeated])
 
     return check
 
 
-def _detection(detection: CatalogDetection) -> Detection:
-    return Detection(id=detection.id, name=detection.name, severity=detection.severity,
-                     description=detection.description, tactics=list(detection.tactics),
-                     techniques=list(detection.relevantTechniques), tables=list(detection.tables),
-                     frequency=detection.queryFrequency, period=detection.queryPeriod,
-                     parameters={name: parameter.model_dump() for name, parameter in detection.parameters.items()})
+def _detection(rule: CatalogDetection | PostureCheck) -> Detection:
+    scheduled = rule.kind == "Scheduled"
+    return Detection(id=rule.id, name=rule.name, kind=rule.kind, severity=rule.severity,
+                     description=rule.description, tactics=list(rule.tactics),
+                     techniques=list(rule.relevantTechniques), tables=list(rule.tables),
+                     frequency=rule.queryFrequency if scheduled else None,  # type: ignore[union-attr]
+                     period=rule.queryPeriod if scheduled else None,  # type: ignore[union-attr]
+                     parameters={name: parameter.model_dump() for name, parameter in rule.parameters.items()})
+
+
+def _problem_media_type(document: dict[str, Any]) -> dict[str, Any]:
+    """Error responses are documented as application/problem+json, as they are sent."""
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            for status, response in operation.get("responses", {}).items():
+                content = response.get("content", {})
+                if status[0] in "45" and "application/json" in content:
+                    content[PROBLEM_JSON] = content.pop("application/json")
+    return document
 
 
 def create_api(store_factory: Callable[[], TableFindingStore], *, api_key: str | None,
                clock: Callable[[], datetime] = _now,
                catalog: Callable[[], Iterable[CatalogDetection]] = _load_catalog,
-               trust_principal_header: bool | None = None) -> FastAPI:
+               checks: Callable[[], Iterable[PostureCheck]] = _load_checks,
+               easy_auth: bool = False) -> FastAPI:
     """The findings API.
 
     `store_factory` is called on the first request that needs the store (never at build time, so
     importing and building the app touches no network); the store's tables are ensured then and the
     store is kept. `api_key`: required explicitly; None = behind the Functions host (it enforces the
     function key), a string = served on its own, every data endpoint requires `x-api-key`.
-    `clock` stamps triage. `catalog` gives the detections (loaded on first use).
-    `trust_principal_header`: take the triaging analyst from `x-ms-client-principal-name`; default
-    True behind the Functions host (EasyAuth sets it), False locally (anyone could send it).
+    `clock` stamps triage. `catalog` and `checks` give the detections and posture checks (loaded on
+    first use). `easy_auth`: App Service authentication is on in front of this app (see
+    shared/api/identity.py), so the signed-in person's headers are the platform's; never with an API key.
     """
     if api_key is not None and len(api_key) < MIN_API_KEY_LENGTH:
         raise ApiConfigurationError(f"the API key must be at least {MIN_API_KEY_LENGTH} characters")
     behind_host = api_key is None
-    trust_principal = behind_host if trust_principal_header is None else trust_principal_header
+    if easy_auth and not behind_host:
+        raise ApiConfigurationError("App Service authentication headers can only be trusted behind the Functions "
+                                    "host, not when the API is served on its own")
 
     def build_store() -> TableFindingStore:
         try:
@@ -239,49 +277,61 @@ def create_api(store_factory: Callable[[], TableFindingStore], *, api_key: str |
         return store
 
     lazy_store = _Lazy(build_store)
-    lazy_catalog = _Lazy(lambda: [_detection(detection) for detection in catalog()])
+    lazy_catalog = _Lazy(lambda: [_detection(rule) for rule in (*catalog(), *checks())])
 
     def store() -> TableFindingStore:
         return lazy_store.get()
 
+    # The key itself is checked by RequestGuard (locally) or the Functions host; these declare it in the document.
     if behind_host:
         scheme = APIKeyHeader(name=FUNCTION_KEY_HEADER, auto_error=False, scheme_name="functionKey",
                               description="Azure Functions function key (or `?code=`), checked by the Functions "
                                           "host before the request reaches the API")
-
-        def authorise(_: str | None = Security(scheme)) -> None:
-            return None  # the Functions host has already checked the key
     else:
-        expected = api_key.encode("utf-8")  # type: ignore[union-attr]
         scheme = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, scheme_name="apiKey",
                               description="The WIAUDIT_API_KEY the local server was started with")
 
-        def authorise(provided: str | None = Security(scheme)) -> None:
-            # Header values arrive decoded as latin-1: encoding back gives the bytes the client sent.
-            given = (provided or "").encode("latin-1", "replace")
-            if not hmac.compare_digest(given, expected):
-                raise HTTPException(401, detail=f"missing or wrong {API_KEY_HEADER} header",
-                                    headers={"WWW-Authenticate": "ApiKey"})
+    def authorise(_: str | None = Security(scheme)) -> None:
+        return None
 
     app = FastAPI(title="Workload Identity Auditor", version="1.0.0",
                   description="Findings about Microsoft Entra workload identities, their triage, the audit runs "
                               "and the detection catalog.",
-                  openapi_url="/api/openapi.json", docs_url="/api/docs", redoc_url=None,
-                  swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect")
+                  openapi_url="/api/openapi.json", docs_url=None, redoc_url=None)
+    app.add_middleware(RequestGuard, api_key=api_key, public_paths=PUBLIC_PATHS)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = _problem_media_type(get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.exception_handler(AzureError)
     def store_unavailable(request: Request, error: AzureError) -> JSONResponse:
         log.exception("findings store request failed: %s %s", request.method, request.url.path)
-        return JSONResponse({"detail": "the findings store is unavailable; try again later"}, status_code=503)
+        return problem(503, "the findings store is unavailable; try again later")
+
+    @app.exception_handler(RequestValidationError)
+    def request_invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        return validation_problem(error)
+
+    @app.exception_handler(InvalidInput)
+    def input_invalid(request: Request, error: InvalidInput) -> JSONResponse:
+        return invalid_input_problem(error)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        if error.status_code == 400:  # FastAPI's only 400: a body it could not decode (e.g. not UTF-8)
+            cause = f" ({error.__cause__})" if error.__cause__ else ""
+            return invalid_input_problem(invalid("body", None, f"the body could not be read as JSON{cause}"))
         headers = dict(error.headers or {})
         if error.status_code == 405:  # Starlette lists only the first matching route's methods; list them all
             methods = sorted({method.upper() for template, operations in app.openapi()["paths"].items()
                               if compile_path(template)[0].match(request.url.path) for method in operations})
             headers["Allow"] = ", ".join(methods)
-        return JSONResponse({"detail": error.detail}, status_code=error.status_code, headers=headers)
+        return problem(error.status_code, str(error.detail), headers=headers)
 
     @app.get("/api/health", response_model=Health, tags=["health"], summary="Liveness (anonymous, no data)",
              dependencies=[Depends(_known_query())])
@@ -309,10 +359,12 @@ def create_api(store_factory: Callable[[], TableFindingStore], *, api_key: str |
     ) -> FindingPage:
         since, until = _utc_param("since", since), _utc_param("until", until)
         if since and until and since > until:
-            raise _problem(400, "since must not be after until")
+            raise invalid("query", "since", "since must not be after until")
         if severity:
-            with _store_errors():
+            try:
                 severity_rank(severity)
+            except ValueError as error:
+                raise invalid("query", "severity", str(error)) from None
         with _store_errors():
             items, token = store().query_findings(since=since, until=until, min_severity=severity or None,
                                                   detection=detection or None, principal=principal or None,
@@ -329,14 +381,11 @@ def create_api(store_factory: Callable[[], TableFindingStore], *, api_key: str |
 
     @api.patch("/findings/{finding_id}", response_model=Finding, tags=["findings"],
                summary="Triage a finding (status and comment; records who and when)",
-               responses={**NOT_FOUND, 409: {"model": Problem, "description": "The finding kept changing"}},
+               responses={**NOT_FOUND, 403: {"model": Problem, "description": "Signed in without the triage role"},
+                          409: {"model": Problem, "description": "The finding kept changing"}},
                dependencies=[Depends(_known_query())])
     def triage_finding(body: TriageRequest, request: Request, finding_id: str = Path(max_length=1000)) -> Finding:
-        signed_in = (request.headers.get(PRINCIPAL_HEADER) or "").strip() if trust_principal else ""
-        who = signed_in[:256] or body.by
-        if not who:
-            raise _problem(422, "name who made the decision in `by`: the request carries no signed-in identity "
-                                f"({PRINCIPAL_HEADER})")
+        who = triage_actor(request.headers, body.by, easy_auth=easy_auth)
         if not FINDING_ID.fullmatch(finding_id):
             raise _problem(404, f"no finding with id {finding_id!r}")
         with _store_errors(not_found=f"no finding with id {finding_id!r}"):
@@ -364,10 +413,11 @@ def create_api(store_factory: Callable[[], TableFindingStore], *, api_key: str |
             raise _problem(404, f"no run with id {run_id!r}")
         return Run.model_validate(found)
 
-    @api.get("/detections", response_model=list[Detection], tags=["detections"], summary="The detection catalog",
+    @api.get("/detections", response_model=DetectionPage, tags=["detections"],
+             summary="The detection catalog: KQL detections (kind Scheduled) and posture checks (kind Posture)",
              dependencies=[Depends(_known_query())])
-    def list_detections() -> list[Detection]:
-        return lazy_catalog.get()
+    def list_detections() -> DetectionPage:
+        return DetectionPage(items=lazy_catalog.get(), continuation=None)
 
     from shared.api.credentials import credentials_router  # imported here: it uses this module's helpers
 

@@ -24,10 +24,20 @@ def as_utc(value: datetime) -> datetime:
 UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 
 
-class Problem(BaseModel):
-    """An error: what was wrong with the request, in words."""
+class FieldProblem(BaseModel):
+    in_: Literal["query", "path", "body", "header"] = Field(alias="in")
+    field: str | None = Field(description="The parameter or body field (dotted path); null for the input as a whole")
+    detail: str
 
-    detail: Any = Field(description="A message, or (422) the list of fields that failed validation")
+
+class Problem(BaseModel):
+    """An error as an RFC 9457 problem document (application/problem+json)."""
+
+    type: str = Field(description="`about:blank`: the status code says what kind of error it is")
+    title: str = Field(description="The HTTP status phrase")
+    status: int
+    detail: str = Field(description="What was wrong, in words")
+    errors: list[FieldProblem] | None = Field(None, description="422: each field that failed validation")
 
 
 class Finding(BaseModel):
@@ -66,7 +76,7 @@ class FindingPage(BaseModel):
 
 class TriageRequest(BaseModel):
     """An analyst's decision. `by` names the analyst when the caller has no signed-in identity
-    (an API key or a function key); with Entra sign-in (EasyAuth) the signed-in name is used instead."""
+    (an API key or a function key); with Entra sign-in (App Service authentication) the signed-in name is used."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -108,14 +118,22 @@ class Detection(BaseModel):
 
     id: str
     name: str
+    kind: Literal["Scheduled", "Posture"] = Field(
+        description="Scheduled: a KQL query over windows of the logs; Posture: a check of the directory inventory "
+                    "that every audit runs")
     severity: Severity
     description: str
     tactics: list[str]
     techniques: list[str] = Field(description="MITRE ATT&CK technique ids")
     tables: list[str] = Field(description="Log Analytics tables it reads")
-    frequency: str = Field(description="How often it runs (window length), e.g. 1d")
-    period: str = Field(description="How much log each run reads, e.g. 2d")
+    frequency: str | None = Field(description="How often it runs (window length), e.g. 1d; null for posture checks")
+    period: str | None = Field(description="How much log each run reads, e.g. 2d; null for posture checks")
     parameters: dict[str, DetectionParameter]
+
+
+class DetectionPage(BaseModel):
+    items: list[Detection]
+    continuation: str | None = Field(description="Always null: the catalog is one page")
 
 
 class Health(BaseModel):

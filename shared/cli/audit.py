@@ -83,5 +83,6 @@ def serve(host: str = typer.Option("127.0.0.1", "--host", help="Interface to lis
 
     with friendly_errors(), local_store() as store:
         api = create_local_api(lambda: store)
-        console.print(f"findings API on http://{host}:{port}/api (docs: /api/docs); send the x-api-key header")
+        console.print(f"findings API on http://{host}:{port}/api (OpenAPI: /api/openapi.json); "
+                      "send the x-api-key header")
         uvicorn.run(api, host=host, port=port, log_level="warning")
