@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from azure.core.pipeline.transport import RequestsTransport
 from azure.identity import ManagedIdentityCredential
 from servers.log_analytics_server import LogAnalyticsServer, format_datetime, format_timespan
 from servers.token_server import ManagedIdentityTokenServer
@@ -161,15 +162,29 @@ def test_wire_formats_are_the_services():
 
 # -- transient failures: azure-core's RetryPolicy ----------------------------------------------------------------
 
-def test_throttling_waits_for_retry_after_then_succeeds(server, source):
+class RecordedWaits(RequestsTransport):
+    """azure-core's requests transport, keeping the waits the retry policy asks for instead of sleeping them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits: list[float] = []
+
+    def sleep(self, duration: float) -> None:
+        self.waits.append(duration)
+
+
+@pytest.mark.parametrize(("retry_after", "waited"), [(1, 1), (75, 60)])  # the service has asked for 75 s
+def test_throttling_waits_for_retry_after_capped_at_the_maximum_then_succeeds(server, credential, retry_after,
+                                                                              waited):
     load(server, sign_ins(DAY + timedelta(hours=1)))
-    server.fail_next("throttled", times=1, retry_after=1)
+    server.fail_next("throttled", times=1, retry_after=retry_after)
+    transport = RecordedWaits()
+    with LogAnalyticsSource(WORKSPACE, credential, endpoint=server.url, retry_backoff_max=60,
+                            transport=transport) as source:
+        rows = source.query(EVENTS, DAY, DAY + timedelta(days=1))
 
-    rows = source.query(EVENTS, DAY, DAY + timedelta(days=1))
-
-    assert len(rows) == 1
-    first, second = server.query_requests
-    assert second.at - first.at >= 0.95  # Retry-After: 1
+    assert len(rows) == 1 and len(server.query_requests) == 2
+    assert transport.waits == [waited]
 
 
 @pytest.mark.parametrize("status", [503, 502, 500, 429])  # 429 here without Retry-After: backoff
@@ -316,7 +331,7 @@ def test_the_production_client_is_https_bearer_with_retries_and_timeouts(credent
         retry = source.client._config.retry_policy
         config = pipeline._transport.connection_config
         assert source.client._endpoint == DEFAULT_ENDPOINT and not source._plain_http
-        assert policies.index("RetryPolicy") < policies.index("BearerTokenCredentialPolicy")
+        assert policies.index("CappedRetryPolicy") < policies.index("BearerTokenCredentialPolicy")
         assert (retry.total_retries, retry.backoff_factor, retry.backoff_max) == (4, 1.0, 60)
         assert (config.timeout, config.read_timeout) == (10, 330)
 

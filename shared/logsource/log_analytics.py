@@ -31,7 +31,10 @@ the row cap is treated the same way. What happens then depends on whether the ti
 
 Transient failures. Throttling (429, honouring `Retry-After`) and 408/5xx are retried by azure-core's RetryPolicy,
 configured through the client (`retry_total`, `retry_backoff_factor`, `retry_backoff_max`); the query API is a
-read-only POST, so POST is added to the retried methods for each call. Timeouts: `timeout` is the server timeout
+read-only POST, so POST is added to the retried methods for each call. A `Retry-After` longer than
+`retry_backoff_max` is cut to it (the service has asked for 75 s): a throttled audit waits at most
+`retry_total` x `retry_backoff_max` (4 min by default) per query, far inside the audit lease it renews at
+every window, so it never outlives the lease and overlaps the next run. Timeouts: `timeout` is the server timeout
 of one query (the `Prefer: wait=` header, at most 600 s); the connection timeout is `connection_timeout` and the
 read timeout is the server timeout plus a margin. When retries are exhausted, or the query itself is rejected,
 LogQueryError carries the status and the service's message.
@@ -55,6 +58,8 @@ from urllib.parse import urlsplit
 
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import AzureError, HttpResponseError
+from azure.core.pipeline.policies import RetryPolicy
+from azure.core.pipeline.transport import HttpTransport
 from azure.monitor.query import LogsQueryClient, LogsQueryPartialResult, LogsTable
 
 from shared.logsource.base import IncompleteResult, LogQueryError, Row
@@ -68,18 +73,28 @@ READ_TIMEOUT_MARGIN = 30  # seconds beyond the server timeout before the client 
 _RETRIED_METHODS = frozenset({"HEAD", "GET", "PUT", "DELETE", "OPTIONS", "TRACE", "POST"})
 
 
+class CappedRetryPolicy(RetryPolicy):
+    """azure-core's RetryPolicy, except that no wait, not even one the service asks for, exceeds the maximum."""
+
+    def get_retry_after(self, response: Any) -> float | None:
+        asked = super().get_retry_after(response)
+        return None if asked is None else min(asked, self.backoff_max)
+
+
 class LogAnalyticsSource:
     """Answers LogSource queries from one Log Analytics workspace.
 
     `timeout`: server timeout of one query in seconds (1..600). `min_slice`: the smallest time range an incomplete
     result is split down to. `client`: a ready LogsQueryClient (its own endpoint, retry and transport settings
-    apply; `endpoint` then only says whether it is a loopback http stand-in).
+    apply; `endpoint` then only says whether it is a loopback http stand-in). `transport`: the HTTP transport of
+    the client built here (azure-core's default when None).
     """
 
     def __init__(self, workspace_id: str, credential: TokenCredential, endpoint: str = DEFAULT_ENDPOINT,
                  timeout: int = MAX_SERVER_TIMEOUT, min_slice: timedelta = timedelta(minutes=15),
                  client: LogsQueryClient | None = None, *, retry_total: int = 4, retry_backoff_factor: float = 1.0,
-                 retry_backoff_max: float = 60, connection_timeout: float = 30) -> None:
+                 retry_backoff_max: float = 60, connection_timeout: float = 30,
+                 transport: HttpTransport | None = None) -> None:
         if not workspace_id:
             raise ValueError("a workspace id is required")
         if not 1 <= int(timeout) <= MAX_SERVER_TIMEOUT:
@@ -94,11 +109,11 @@ class LogAnalyticsSource:
         self.client = client or LogsQueryClient(
             credential,
             endpoint=self.endpoint,
-            retry_total=retry_total,
-            retry_backoff_factor=retry_backoff_factor,
-            retry_backoff_max=retry_backoff_max,
+            retry_policy=CappedRetryPolicy(retry_total=retry_total, retry_backoff_factor=retry_backoff_factor,
+                                           retry_backoff_max=retry_backoff_max),
             connection_timeout=connection_timeout,
             read_timeout=self.timeout + READ_TIMEOUT_MARGIN,
+            **({"transport": transport} if transport else {}),
         )
 
     def close(self) -> None:
