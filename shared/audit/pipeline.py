@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared.audit.lease import AuditLease, wall_clock
-from shared.audit.plan import plan_windows
+from shared.audit.plan import plan_windows, skipped_windows
 from shared.catalog.model import Detection
 from shared.detect import run_detection
 from shared.directory.context import DirectoryIndex, apply_privileged_severity, enrich
@@ -32,7 +32,7 @@ from shared.posture.model import CredentialRecord
 from shared.posture.run import POSTURE_CHECKPOINT, audit_days, run_posture
 from shared.store.model import RunRecord
 from shared.store.tables import TableFindingStore
-from shared.text import plural
+from shared.text import duration, moment, plural
 
 
 @dataclass(frozen=True)
@@ -131,9 +131,14 @@ class AuditPipeline:
             self.store.update_run(run)
 
     def _detect(self, detection: Detection, run: RunRecord, now: datetime) -> _Detected:
-        windows = plan_windows(detection.frequency, self.store.get_checkpoint(detection.id), now,
-                               self.config.ingestion_delay, self.config.max_lookback)
+        checkpoint = self.store.get_checkpoint(detection.id)
+        windows = plan_windows(detection.frequency, checkpoint, now, self.config.ingestion_delay,
+                               self.config.max_lookback)
         run.windows[detection.id] = windows
+        if skipped := skipped_windows(detection.frequency, checkpoint, windows):
+            run.errors[f"skipped:{detection.id}"] = (
+                f"{plural(len(skipped), 'window')} from {moment(skipped[0][0])} to {moment(skipped[-1][1])} not "
+                f"audited: the last run was longer ago than MAX_LOOKBACK_DAYS ({duration(self.config.max_lookback)})")
         self.progress(f"{detection.name}: {plural(len(windows), 'window')}")
         detected = _Detected(detection, [], None)
         for start, end in windows:

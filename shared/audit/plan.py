@@ -25,3 +25,11 @@ def plan_windows(frequency: timedelta, checkpoint: datetime | None, now: datetim
     earliest = floor_to(end - max_lookback, frequency)
     start = earliest if checkpoint is None else max(checkpoint, earliest)
     return slices(start, end, frequency)
+
+
+def skipped_windows(frequency: timedelta, checkpoint: datetime | None,
+                    planned: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """The windows between the checkpoint and the first planned one: what `max_lookback` left unaudited."""
+    if checkpoint is None or not planned or planned[0][0] <= checkpoint:
+        return []
+    return slices(checkpoint, planned[0][0], frequency)
