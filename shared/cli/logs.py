@@ -10,17 +10,21 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from shared.catalog.loader import load_catalog
+from shared.catalog.loader import Catalog, load_catalog
+from shared.cli import exit_codes
 from shared.cli.common import console, errors, existing_folder, friendly_errors, parse_moment, utc_now
+from shared.cli.coverage_view import print_coverage
 from shared.cli.findings_view import print_findings, rows_of_findings
+from shared.coverage import Coverage, detection_requirement, measure_coverage
 from shared.detect import CatalogRun, run_catalog
 from shared.logsource.database import LoadReport, LogDatabase
 from shared.logsource.embedded import EmbeddedLogSource
 from shared.settings import BY_NAME, read_setting
-from shared.text import plural
+from shared.text import moment, plural
 from shared.timespan import format_timespan
 from shared.trail import trail
 from shared.trail_logicapp import logic_app_links, trail_events
+from shared.windows import slices
 
 LOGS = typer.Option(..., "--logs", help="Folder of log files: Log Analytics exports, Parquet or raw diagnostic JSON")
 NOW = typer.Option(None, "--now", help="The audit's 'now' (UTC); default: the current time")
@@ -29,7 +33,7 @@ MAX_PROBLEMS_SHOWN = 20
 
 
 def register(app: typer.Typer) -> None:
-    app.command("detect")(detect)
+    app.command("detect", epilog=exit_codes.HELP)(detect)
     app.command("trail")(show_trail)
 
 
@@ -53,11 +57,25 @@ def describe_load(report: LoadReport) -> None:
             errors.print(f"  {problem}")
         if len(report.problems) > MAX_PROBLEMS_SHOWN:
             errors.print(f"  ... and {len(report.problems) - MAX_PROBLEMS_SHOWN} more")
+    if report.unmatched:
+        errors.print(f"[yellow]{plural(len(report.unmatched), 'file')} matched no known log table[/] (name a file "
+                     "or folder after its table, e.g. AuditLogs.json, or keep raw diagnostic records as Entra "
+                     "writes them):")
+        for path in report.unmatched[:MAX_PROBLEMS_SHOWN]:
+            errors.print(f"  {path}")
+        if len(report.unmatched) > MAX_PROBLEMS_SHOWN:
+            errors.print(f"  ... and {len(report.unmatched) - MAX_PROBLEMS_SHOWN} more")
 
 
-def audit_folder(folder: Path, since: datetime, now: datetime) -> CatalogRun:
-    catalog = load_catalog()
-    source = load_logs(folder, now)
+def folder_coverage(catalog: Catalog, source: EmbeddedLogSource, since: datetime, now: datetime) -> Coverage:
+    requirements = [detection_requirement(detection, slices(since, now, detection.frequency))
+                    for detection in catalog]
+    coverage = measure_coverage(source, requirements)
+    assert coverage is not None  # since < now: every detection has a window
+    return coverage
+
+
+def audit_catalog(catalog: Catalog, source: EmbeddedLogSource, since: datetime, now: datetime) -> CatalogRun:
     with Progress(console=errors, transient=True) as progress:
         task = progress.add_task("detections", total=len(catalog))
         run = run_catalog(catalog, source, since, now,
@@ -69,20 +87,32 @@ def audit_folder(folder: Path, since: datetime, now: datetime) -> CatalogRun:
 
 def detect(logs: Path = LOGS, now: str | None = NOW, since: str | None = SINCE,
            as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON")) -> None:
-    """Run the whole detection catalog over a folder of logs and print the findings."""
+    """Run the whole detection catalog over a folder of logs and print the findings and the coverage (rows per
+    table in the range; detections whose tables had no rows are "not evaluated", never "0 findings")."""
     existing_folder(logs, "--logs")
     until = parse_moment(now, "--now") or utc_now()
     start = parse_moment(since, "--since") or until - timedelta(days=1)
     if start >= until:
         raise typer.BadParameter("--since must be before --now", param_hint="--since")
+    report_to = errors if as_json else console  # --json keeps stdout for the findings
     with friendly_errors():
-        run = audit_folder(logs, start, until)
+        catalog = load_catalog()
+        source = load_logs(logs, until)
+        coverage = folder_coverage(catalog, source, start, until)
+        if not coverage.has_data:
+            print_coverage(coverage, report_to)
+            errors.print(f"[red]nothing evaluated:[/] no known log table in {logs} has rows from {moment(start)} "
+                         f"to {moment(until)}; check the folder and --since/--now")
+            raise typer.Exit(exit_codes.NO_DATA)
+        run = audit_catalog(catalog, source, start, until)
     if as_json:
         console.print_json(json.dumps([f.model_dump(mode="json") for f in run.findings]))
     else:
         print_findings(rows_of_findings(run.findings))
         console.print(f"{plural(len(run.findings), 'finding')} in {plural(run.windows, 'detection window')}")
-    raise typer.Exit(1 if run.errors else 0)
+    print_coverage(coverage, report_to)
+    raise typer.Exit(exit_codes.FAILED if run.errors else exit_codes.NOT_EVALUATED if coverage.gaps
+                     else exit_codes.OK)
 
 
 def show_trail(principal: str = typer.Argument(..., help="Object id or app id of the workload identity"),

@@ -39,6 +39,7 @@ class LoadReport:
     rows: Counter[str] = field(default_factory=Counter)
     files: int = 0
     problems: list[LoadProblem] = field(default_factory=list)
+    unmatched: list[Path] = field(default_factory=list)  # files that gave no row of a known table
 
 
 class LogDatabase:
@@ -131,10 +132,12 @@ class LogDatabase:
             raise FileNotFoundError(f"log folder {folder} does not exist")
         report = LoadReport()
         spools = _Spools(self)
-        for path, hint in _log_files(folder):
+        log_files = _log_files(folder)
+        for path, hint in log_files:
             if progress:
                 progress(path)
             report.files += 1
+            known_rows = 0
             for record in read_records(path):
                 if record.data is None:
                     report.problems.append(LoadProblem(record.location, record.error))
@@ -149,7 +152,13 @@ class LogDatabase:
                     report.problems.append(problem)
                 else:
                     report.rows[self._known_name(table)] += 1
+                    known_rows += self._known_name(table) in table_schemas()
+            if not known_rows:
+                report.unmatched.append(path)
         spools.copy_in()
+        listed = {path for path, _ in log_files}
+        report.unmatched += [path for path in sorted(folder.rglob("*")) if path.is_file() and path not in listed]
+        report.unmatched.sort()
         return report
 
 
