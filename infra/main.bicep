@@ -53,6 +53,9 @@ param mailSender string = ''
 @description('Comma-separated recipients of the digest email.')
 param mailTo string = ''
 
+@description('Absolute base URL of the HTTP API for the digest\'s links to findings (a custom domain or front door); empty: the Function App\'s own https host name.')
+param publicBaseUrl string = ''
+
 @description('Grant the Microsoft Graph app roles (Application.Read.All, and Mail.Send if grantMailSendInEntra). The deployer needs AppRoleAssignment.ReadWrite.All (Privileged Role Administrator).')
 param deployGraphPermissions bool = false
 
@@ -198,6 +201,7 @@ module functionApp 'modules/function-app.bicep' = {
     teamsWebhookSecretUri: empty(teamsWebhookUrl) ? '' : keyVault.outputs.teamsWebhookSecretUri
     mailSender: mailSender
     mailTo: mailTo
+    publicBaseUrl: publicBaseUrl
   }
 }
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from shared.links import parse_base_url
 from shared.timespan import parse_timespan
 
 
@@ -89,6 +90,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TEAMS_WEBHOOK_URL", "Teams Workflows webhook that receives the daily digest", secret=True),
     Setting("MAIL_SENDER", "Mailbox (UPN or id) the digest email is sent from"),
     Setting("MAIL_TO", "Comma-separated recipients of the digest email"),
+    Setting("PUBLIC_BASE_URL", "Absolute base URL of the HTTP API (e.g. https://<app>.azurewebsites.net), for the "
+            "links to findings in the digest; unset: no such links", parse=parse_base_url),
     Setting("DETECTION_PARAMETERS", 'Overrides of detection and posture check parameters as JSON: '
             '{"<rule file name>": {"<parameter>": value}}, e.g. {"expiring_credentials": {"expiring_days": 45}}',
             "{}", _json_object),

@@ -59,12 +59,13 @@ def test_card_has_the_hygiene_section_after_the_findings():
     assert "10 credentials in the inventory of 2026-03-08 06:00 UTC" in texts
     facts = {fact["title"]: fact["value"] for block in body for item in block.get("items", [])
              if item["type"] == "FactSet" for fact in item["facts"]}
-    assert facts == {"Expiring and in use": "2", "Expired": "1", "Unused": "2", "Over-long lifetime": "8"}
+    assert facts == {"Expiring and in use": "2", "Expired": "1", "Unused": "2", "Usage unknown": "1",
+                     "Over-long lifetime": "8", "Managed by Azure": "0"}
     assert "app-10 (privileged)" in texts
     assert 'secret "secret 1" (30000000-0000-0000-0000-000000000001)' in texts
     assert "ends 2026-03-18 (in 10 days) · last used 2026-03-07" in texts
     assert "3 more not listed." in texts  # over-long: 8, five shown
-    assert "GET /api/credentials" in texts
+    assert "wiaudit credentials" in texts  # no PUBLIC_BASE_URL: no link, the command instead
 
 
 def test_a_digest_without_hygiene_renders_as_before():
@@ -126,4 +127,5 @@ def test_hygiene_shrinks_before_the_last_finding_is_dropped():
 def test_managed_identities_own_certificates_are_left_out():
     managed = make_record(1, end_days=-1, used_days_ago=None, principal_type="managed identity", type="certificate")
     hygiene = credential_hygiene([managed, make_record(2, end_days=-1)], NOW)
-    assert hygiene.credentials == 1 and names(hygiene.expired) == ["app-2"] and hygiene.unused.count == 0
+    assert hygiene.credentials == 2 and hygiene.managed_by_azure == 1  # counted, as `wiaudit credentials` lists it
+    assert names(hygiene.expired) == ["app-2"] and hygiene.unused.count == 0  # but in no group

@@ -10,6 +10,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from shared.links import SIGN_IN_LOGS
 from shared.notify.email import email_message
 from shared.notify.port import Digest
 from shared.notify.teams_card import MAX_MESSAGE_BYTES, serialize, teams_message
@@ -17,7 +18,7 @@ from shared.store.model import StoredFinding
 from shared.text import safe_text
 
 T0 = datetime(2024, 5, 1, 6, 0, tzinfo=UTC)
-QUERY = "GET /api/findings?since=2024-04-30T06:00:00Z"
+QUERY = "/api/findings?since=2024-04-30T06:00:00Z"
 EVIL_NAME = "<script>alert(1)</script> [click](http://evil.example/x) **urgent**"
 
 
@@ -80,8 +81,10 @@ def test_card_of_a_small_digest_is_exactly_the_workflows_message() -> None:
                 "body": [
                     {"type": "TextBlock", "text": "Workload identity audit — 2024-05-02", "size": "Large",
                      "weight": "Bolder", "wrap": True},
+                    {"type": "RichTextBlock", "spacing": "Small", "inlines": [
+                        {"type": "TextRun", "text": "2 findings to review.", "weight": "Bolder"}]},
                     {"type": "RichTextBlock", "spacing": "None", "inlines": [
-                        {"type": "TextRun", "text": "2 findings to review · run run-20240502", "isSubtle": True}]},
+                        {"type": "TextRun", "text": "Run run-20240502 at 2024-05-02 06:30 UTC", "isSubtle": True}]},
                     {"type": "FactSet", "facts": [
                         {"title": "High", "value": "1"}, {"title": "Medium", "value": "0"},
                         {"title": "Low", "value": "1"}, {"title": "Informational", "value": "0"}]},
@@ -114,6 +117,10 @@ def test_card_of_a_small_digest_is_exactly_the_workflows_message() -> None:
                             {"type": "TextRun", "text": "2024-05-01 06:00 → 2024-05-02 06:00 UTC", "isSubtle": True,
                              "size": "Small"}]},
                     ]},
+                    {"type": "ActionSet", "spacing": "Small", "actions": [
+                        {"type": "Action.OpenUrl", "title": "Sign-in logs",
+                         "url": "https://entra.microsoft.com/#view/Microsoft_AAD_IAM/SignInEventsV3Blade/"
+                                "timeRangeType/last7days/showApplicationSignIns~/true"}]},
                 ],
             },
         }],
@@ -130,7 +137,7 @@ def test_card_lists_the_top_findings_and_says_how_to_fetch_the_rest() -> None:
     assert containers[0]["items"][0]["inlines"][0]["text"] == "High"  # most severe first
     texts = [text for _, text in _texts(body)]
     assert "6 more findings not listed here." in texts
-    assert QUERY in texts
+    assert f"GET {QUERY}" in texts
     assert not any("left out" in text for text in texts)  # nothing was dropped for size
 
 
@@ -174,13 +181,13 @@ def test_card_and_email_neutralise_a_malicious_display_name() -> None:
     assert principal == ("<script>alert(1)</script> [click](http[:]//evil.example/x) **urgent** FAKE LINE gnp.exe "
                          "{ {DATE(2017-02-14T06:08:00Z)}}")
     serialized = serialize(message).decode().replace('"$schema":"http://adaptivecards.io/schemas/', "")
-    assert "http://" not in serialized and "https://" not in serialized
+    assert re.findall(r"https?://[^\"]*", serialized) == [SIGN_IN_LOGS.url]  # only the button the digest adds
     assert "\u202e" not in serialized and "\\n" not in serialized
 
     email = email_message(digest)
     assert "<script>" not in email.html and "&lt;script&gt;alert(1)&lt;/script&gt;" in email.html
     assert "<b>x</b>" not in email.html and "Detection &lt;b&gt;x&lt;/b&gt;" in email.html
-    assert "href" not in email.html and "http://" not in email.html and "https://" not in email.html
+    assert re.findall(r"https?://[^\"]*", email.html) == [SIGN_IN_LOGS.url]
     assert "[click](http[:]//evil.example/x)" in email.html
     assert "\u202e" not in email.html + email.text
     assert "http://" not in email.text and "https[:]//evil.example/login" in email.text
@@ -204,32 +211,32 @@ def test_email_has_the_card_content_as_html_and_text() -> None:
     html = email.html
     assert html.startswith("<!DOCTYPE html>") and "<title>Workload identity audit 2024-05-02: 4 findings" in html
     assert re.search(r">High</th><td[^>]*>1</td>", html) and re.search(r">Medium</th><td[^>]*>3</td>", html)
-    for header in ("Severity", "Detection", "Principal", "Why it matters", "Window"):
-        assert f">{header}</th>" in html
-    assert html.count("<tr><td") == 2
-    assert ">payroll-api (Application)</td>" in html and ">A secret on a privileged app.</td>" in html
-    assert "2 more findings not listed here." in html and f"<code>{QUERY}</code>" in html
+    assert "<table" not in html.split("To review")[1]  # one column: a finding is a block of lines, not a table row
+    assert html.count('<div style="border-top') == 2
+    assert "> payroll-api (Application)</div><div>A secret on a privileged app.</div>" in html
+    assert "2 more findings not listed here." in html and f"<code>GET {QUERY}</code>" in html
     assert email.text == (
         "Workload identity audit — 2024-05-02\n"
-        "4 findings to review · run run-20240502\n"
+        "4 findings to review.\n"
+        "Run run-20240502 at 2024-05-02 06:30 UTC\n"
         "\n"
         "  High           1\n"
         "  Medium         3\n"
         "  Low            0\n"
         "  Informational  0\n"
         "\n"
-        "1. [High] Detection 2\n"
+        "1. High · Detection 2\n"
         "   Principal: payroll-api (Application)\n"
         "   Why it matters: A secret on a privileged app.\n"
         "   Window: 2024-05-01 06:00 → 2024-05-02 06:00 UTC\n"
         "\n"
-        "2. [Medium] Detection 0\n"
+        "2. Medium · Detection 0\n"
         "   Principal: app-0\n"
         "   Why it matters: Why finding 0 matters.\n"
         "   Window: 2024-05-01 06:00 → 2024-05-02 06:00 UTC\n"
         "\n"
         "2 more findings not listed here.\n"
-        f"Fetch them all: {QUERY}\n"
+        f"Fetch them all: GET {QUERY}\n"
     )
 
 

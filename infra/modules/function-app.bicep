@@ -91,6 +91,9 @@ param mailSender string = ''
 @description('MAIL_TO: comma-separated recipients of the digest email.')
 param mailTo string = ''
 
+@description('PUBLIC_BASE_URL: absolute base URL of the HTTP API for the digest\'s links to findings; empty: the app\'s own https host name.')
+param publicBaseUrl string = ''
+
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
 }
@@ -184,6 +187,7 @@ var productSettings = {
   DETECTION_PARAMETERS: detectionParameters
   MAIL_SENDER: mailSender
   MAIL_TO: mailTo
+  PUBLIC_BASE_URL: empty(publicBaseUrl) ? 'https://${functionApp.properties.defaultHostName}' : publicBaseUrl
 }
 
 // Secrets: Key Vault references only, resolved with keyVaultReferenceIdentity. Without a

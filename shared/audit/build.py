@@ -17,7 +17,8 @@ from shared.settings import SettingsError, read_setting
 def audit_config(environ: Mapping[str, str] | None = None) -> AuditConfig:
     return AuditConfig(ingestion_delay=timedelta(minutes=read_setting("INGESTION_DELAY_MINUTES", environ)),
                        max_lookback=timedelta(days=read_setting("MAX_LOOKBACK_DAYS", environ)),
-                       parameters=parameter_overrides(load_catalog(), environ, load_checks()))
+                       parameters=parameter_overrides(load_catalog(), environ, load_checks()),
+                       public_base_url=read_setting("PUBLIC_BASE_URL", environ))
 
 
 def parameter_overrides(catalog: Catalog, environ: Mapping[str, str] | None = None,

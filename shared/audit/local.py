@@ -48,4 +48,5 @@ def sample_pipeline(tenant: Path, source: EmbeddedLogSource, store: TableFinding
     manifest = Manifest.load(tenant / "manifest.json", load_catalog())
     notifiers = [OutboxNotifier(None, outbox, channel=channel) for channel in CHANNELS]
     return AuditPipeline(list(load_catalog()), source, SnapshotFileDirectory(tenant / "directory.json"), store,
-                         notifiers, clock=lambda: manifest.now_time, config=AuditConfig(), progress=progress)
+                         notifiers, clock=lambda: manifest.now_time,
+                         config=AuditConfig(public_base_url=read_setting("PUBLIC_BASE_URL")), progress=progress)

@@ -25,12 +25,13 @@ from shared.directory.context import DirectoryIndex, apply_privileged_severity, 
 from shared.directory.port import Directory
 from shared.findings import Finding
 from shared.logsource.base import IncompleteResult, LogQueryError, LogSource
+from shared.notify.changes import TREND_RUNS, TrendPoint, digest_changes, open_counts, open_ids
 from shared.notify.port import Digest, NotificationError, Notifier
 from shared.posture.catalog import PostureCheck, load_checks
 from shared.posture.hygiene import CredentialHygiene, credential_hygiene
 from shared.posture.model import CredentialRecord
 from shared.posture.run import POSTURE_CHECKPOINT, audit_days, run_posture
-from shared.store.model import RunRecord
+from shared.store.model import DigestBaseline, FindingState, RunRecord
 from shared.store.tables import TableFindingStore
 from shared.text import duration, moment, plural
 
@@ -42,6 +43,7 @@ class AuditConfig:
     lease_duration: timedelta = timedelta(hours=1)
     min_window: timedelta = timedelta(hours=1)  # the shortest half window an over-limit result is split into
     parameters: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # detection id -> overrides
+    public_base_url: str | None = None  # PUBLIC_BASE_URL: the digest links to findings in the API when set
 
 
 @dataclass
@@ -99,7 +101,9 @@ class AuditPipeline:
             if index is not None:
                 outcome.new_findings += self._posture(index, run, now, outcome)
             hygiene = self._store_credentials(outcome, run)
-            outcome.notified = self._notify(run, now, hygiene)
+            states = self.store.finding_states()
+            run.open_findings = open_counts(states)
+            outcome.notified = self._notify(run, now, states, hygiene)
             run.status = "partial" if run.errors else "succeeded"
         except BaseException as error:
             failure = error
@@ -213,8 +217,18 @@ class AuditPipeline:
             run.errors["credentials"] = f"{type(error).__name__}: {error}"
         return credential_hygiene(outcome.inventory, outcome.inventory_taken_at)
 
-    def _notify(self, run: RunRecord, now: datetime, hygiene: CredentialHygiene | None = None) -> dict[str, int]:
+    def _trend(self, run: RunRecord) -> list[TrendPoint]:
+        """Open findings at the end of this run and of the previous runs that counted them, newest first."""
+        runs, _ = self.store.list_runs(limit=TREND_RUNS + 1)
+        points = [TrendPoint(run_id=run.id, at=run.started, open=run.open_findings or {})]
+        points += [TrendPoint(run_id=past.id, at=past.started, open=past.open_findings)
+                   for past in runs if past.id != run.id and past.open_findings is not None]
+        return points[:TREND_RUNS]
+
+    def _notify(self, run: RunRecord, now: datetime, states: dict[str, FindingState],
+                hygiene: CredentialHygiene | None = None) -> dict[str, int]:
         delivered = {}
+        trend = self._trend(run) if self.notifiers else []
         for notifier in self.notifiers:
             self._keep_lease(run)
             pending = self.store.pending_notifications(notifier.channel)
@@ -223,12 +237,15 @@ class AuditPipeline:
             self.progress(f"sending {plural(len(pending), 'finding')} to {notifier.channel}")
             since = min(finding.first_detected for finding in pending)
             digest = Digest(generated_at=now, run_id=run.id, findings=pending,
-                            findings_query=f"GET /api/findings?since={since:%Y-%m-%dT%H:%M:%SZ}", hygiene=hygiene)
+                            findings_query=f"/api/findings?since={since:%Y-%m-%dT%H:%M:%SZ}", hygiene=hygiene,
+                            changes=digest_changes(states, pending, self.store.last_digest(notifier.channel)),
+                            trend=trend, base_url=self.config.public_base_url)
             try:
                 notifier.send(digest)
             except NotificationError as error:
                 run.errors[f"notify:{notifier.channel}"] = str(error)
                 continue
             self.store.mark_notified(notifier.channel, [finding.id for finding in pending])
+            self.store.record_digest(notifier.channel, DigestBaseline(at=now, run_id=run.id, open_ids=open_ids(states)))
             delivered[notifier.channel] = len(pending)
         return delivered

@@ -24,7 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from shared.cli.common import console, errors, existing_folder, friendly_errors, parse_moment, utc_now
-from shared.posture.hygiene import parse_span
+from shared.posture.hygiene import CredentialHygiene, credential_hygiene, hygiene_counts, parse_span
 from shared.posture.model import CredentialRecord
 from shared.store.credentials import is_managed
 from shared.text import moment, plural, safe_text
@@ -64,15 +64,15 @@ def credentials(
     only_privileged = True if privileged else None
     with friendly_errors():
         if tenant is not None or directory is not None or logs is not None:
-            records, taken_at = _offline(tenant, directory, logs, now, unused)
-            records = [r for r in records if matches(r, taken_at, within, unused, only_privileged)]
+            inventory, taken_at = _offline(tenant, directory, logs, now, unused)
             source = f"computed from {tenant or directory}"
         else:
             if now is not None:
                 raise typer.BadParameter("--now applies to an offline inventory (--tenant or --directory)",
                                          param_hint="--now")
-            records, taken_at = _stored(within, unused, only_privileged)
+            inventory, taken_at = _stored()
             source = "stored by the latest audit"
+    records = [r for r in inventory if taken_at and matches(r, taken_at, within, unused, only_privileged)]
     if as_csv:
         write_csv(records, sys.stdout)
     elif as_json:
@@ -82,6 +82,7 @@ def credentials(
                      "one offline with --tenant DIR or --directory FILE --logs DIR.")
     else:
         print_table(records, f"{plural(len(records), 'credential')} · inventory of {moment(taken_at)}, {source}")
+        console.print(hygiene_line(credential_hygiene(inventory, taken_at)))
 
 
 def _span(text: str | None, option: str) -> timedelta | None:
@@ -93,20 +94,19 @@ def _span(text: str | None, option: str) -> timedelta | None:
         raise typer.BadParameter(str(error), param_hint=option) from None
 
 
-def _stored(within: timedelta | None, unused: timedelta | None,
-            privileged: bool | None) -> tuple[list[CredentialRecord], datetime | None]:
+def hygiene_line(hygiene: CredentialHygiene) -> str:
+    """The digest's hygiene numbers, from the same function: `Hygiene of all 44 credentials: Expired 1, ...`."""
+    counts = ", ".join(f"{title} {count:,}" for title, count in hygiene_counts(hygiene))
+    return f"Hygiene of all {plural(hygiene.credentials, 'credential')} (as in the digest): {counts}"
+
+
+def _stored() -> tuple[list[CredentialRecord], datetime | None]:
+    """The whole stored inventory: the hygiene line counts all of it, the filters apply in memory."""
     from shared.audit.local import local_store
 
     with local_store() as store:
         snapshot = store.inventory_snapshot()
-        records: list[CredentialRecord] = []
-        token = None
-        while snapshot is not None:
-            page, token = store.query_credentials(expiring_within=within, unused_for=unused, privileged=privileged,
-                                                  limit=1000, continuation=token)
-            records += page
-            if token is None:
-                break
+        records = store.all_credentials() if snapshot else []
     return records, snapshot[1] if snapshot else None
 
 

@@ -62,6 +62,7 @@ class DirectoryIndex:
             "deleted": False,
             "service_principal_id": sp.id,
             "app_id": sp.appId,
+            "application_object_id": app.id if app else None,
             "display_name": sp.displayName,
             "type": principal_type(sp),
             "app_owner_tenant": sp.appOwnerOrganizationId,

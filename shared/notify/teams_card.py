@@ -8,32 +8,51 @@ Office 365 connectors are retired; a Workflows webhook takes
 and Teams rejects messages over ~28 KB, so `teams_message` drops findings from the list (and says how
 many) until the compact UTF-8 JSON that `serialize` produces - the bytes TeamsNotifier posts - fits.
 
+Reading order: title, the headline (what changed since the last delivered digest), the 7-run trend,
+the High/Medium/Low findings each with `Action.OpenUrl` buttons (the finding in the API when
+PUBLIC_BASE_URL is set, the identity in the Entra admin center), the Informational findings collapsed
+into one line, the digest's extra sections (`Digest.sections`), then the credential hygiene section.
+
 Findings carry attacker-controlled text (a display name is whatever the app's creator typed). Adaptive
 Cards render markdown in TextBlocks and FactSets, so that text only ever goes into RichTextBlock
-TextRuns, which the schema defines as plain text (markdown is not processed), after `safe_text`:
-control characters removed, URL schemes defanged (`http[:]//`) so no client auto-links them, length
-capped. Only findings data goes into the card: never a setting, token or the webhook URL.
+TextRuns, which the schema defines as plain text (markdown is not processed), after `safe_text`.
+Button URLs are built from directory ids (URL-quoted) and the PUBLIC_BASE_URL setting, never from
+finding text. Only findings data goes into the card: never a secret or the webhook URL.
 
-A digest with `hygiene` gets a "Credential hygiene" section after the findings: counts per group and
-each group's most urgent credentials (names and credential display names are attacker-controlled too:
-TextRuns after `safe_text`). Under the size cap it shrinks before any finding is dropped: fewer
-credentials per group, down to the counts alone, as long as at least one finding would not fit otherwise.
-
-The digest's text helpers here (`window_text`, `credential_text`, `hygiene_detail`) are shared with the
-email rendering; values become text through shared/text.py.
+Under the size cap the hygiene section shrinks before any finding is dropped: fewer credentials per
+group, down to the counts alone, as long as at least one finding would not fit otherwise.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
 
-from shared.notify.port import Digest
-from shared.posture.hygiene import CredentialHygiene
-from shared.posture.model import CredentialRecord
+from shared.links import SIGN_IN_LOGS, Link, finding_links
+from shared.notify.digest_text import (
+    HYGIENE_ITEMS,
+    credential_text,
+    credentials_link,
+    detection_text,
+    findings_link,
+    findings_query_text,
+    headline,
+    hygiene_detail,
+    hygiene_heading,
+    hygiene_identity,
+    informational_text,
+    principal_text,
+    run_text,
+    section_line,
+    summary_text,
+    title,
+    trend_rows,
+    window_text,
+)
+from shared.notify.port import Digest, DigestSection
+from shared.posture.hygiene import CredentialHygiene, hygiene_counts
 from shared.store.model import StoredFinding
-from shared.text import day, plural, safe_text, utc
+from shared.text import plural
 
 SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 CARD_VERSION = "1.4"
@@ -41,69 +60,7 @@ CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 MAX_MESSAGE_BYTES = 28_000  # Teams: "about 28 KB" per message; stay under it in either reading of KB
 MAX_FINDINGS = 20  # a card is a summary; the rest is one findings_query away
 
-# Lengths of attacker-controlled or open-ended text in a rendering.
-NAME_MAX = 120
-DETECTION_MAX = 150
-SUMMARY_MAX = 400
-QUERY_MAX = 1000
-CREDENTIAL_NAME_MAX = 80
-KEY_ID_MAX = 40
-HYGIENE_ITEMS = 5  # credentials listed per hygiene group at most
-CREDENTIALS_QUERY = "GET /api/credentials"
-
 SEVERITY_COLORS = {"High": "Attention", "Medium": "Warning", "Low": "Accent", "Informational": "Default"}
-
-def when_text(value: datetime) -> str:
-    return f"{utc(value):%Y-%m-%d %H:%M}"
-
-
-def window_text(finding: StoredFinding) -> str:
-    """`2024-05-01 06:00 → 2024-05-02 06:00 UTC`."""
-    return f"{when_text(finding.window_start)} → {when_text(finding.window_end)} UTC"
-
-
-def digest_date(digest: Digest) -> str:
-    return f"{utc(digest.generated_at):%Y-%m-%d}"
-
-
-def principal_text(finding: StoredFinding) -> str:
-    """The principal's display name (or its id when it has none), with its kind when the directory knows it."""
-    name = safe_text(finding.principal_name or finding.principal_id, NAME_MAX)
-    kind = (finding.context or {}).get("type")
-    return f"{name} ({safe_text(kind, 40)})" if kind else name
-
-
-def credential_text(record: CredentialRecord) -> str:
-    """`secret "deploy key" (3f2a…-key-id)`: type, display name and key id, all made safe."""
-    name = safe_text(record.display_name, CREDENTIAL_NAME_MAX)
-    named = f' "{name}"' if name else ""
-    return f"{record.type}{named} ({safe_text(record.key_id, KEY_ID_MAX)})"
-
-
-def hygiene_identity(record: CredentialRecord) -> str:
-    name = safe_text(record.principal_name or record.principal_id, NAME_MAX)
-    return f"{name} (privileged)" if record.privileged else name
-
-
-def hygiene_detail(group: str, record: CredentialRecord, hygiene: CredentialHygiene) -> str:
-    """The facts that put the credential in `group`: dates and days, no free text."""
-    used = f"last used {day(record.last_used)}" if record.last_used or record.usage_known else "use unknown"
-    if group == "expiring_in_use":
-        days = (utc(record.end) - hygiene.taken_at).days if record.end else 0
-        return f"ends {day(record.end)} (in {plural(days, 'day')}) · {used}"
-    if group == "expired":
-        return f"expired {day(record.end)} · {used}"
-    if group == "unused":
-        return used if record.last_used else f"never used in the logs read · ends {day(record.end)}"
-    if record.end is None:
-        return "no end date"
-    lifetime = f"valid {plural(record.lifetime_days, 'day')}" if record.lifetime_days is not None else "valid"
-    return f"{lifetime} · ends {day(record.end)}"
-
-
-def hygiene_heading(hygiene: CredentialHygiene) -> str:
-    return (f"{plural(hygiene.credentials, 'credential')} in the inventory of "
-            f"{when_text(hygiene.taken_at)} UTC")
 
 
 def serialize(message: dict[str, Any]) -> bytes:
@@ -119,68 +76,96 @@ def _rich(*runs: dict[str, Any], **attributes: Any) -> dict[str, Any]:
     return {"type": "RichTextBlock", "inlines": list(runs), **attributes}
 
 
-def finding_block(finding: StoredFinding) -> dict[str, Any]:
-    """One finding: severity and detection, principal, why it matters, window - all in plain-text TextRuns."""
+def _actions(links: list[Link], **attributes: Any) -> list[dict[str, Any]]:
+    if not links:
+        return []
+    return [{"type": "ActionSet", **attributes,
+             "actions": [{"type": "Action.OpenUrl", "title": link.title, "url": link.url} for link in links]}]
+
+
+def finding_block(finding: StoredFinding, base_url: str | None = None) -> dict[str, Any]:
+    """One finding: severity and detection, principal, why it matters, window, then its buttons."""
     items = [
         _rich(_run(finding.severity, weight="Bolder", color=SEVERITY_COLORS.get(finding.severity, "Default")),
-              _run(" · "),
-              _run(safe_text(finding.detection_name or finding.detection_id, DETECTION_MAX), weight="Bolder")),
+              _run(" · "), _run(detection_text(finding), weight="Bolder")),
         _rich(_run("Principal: ", isSubtle=True), _run(principal_text(finding)), spacing="None"),
     ]
     if finding.summary:
-        items.append(_rich(_run(safe_text(finding.summary, SUMMARY_MAX)), spacing="Small"))
-    window = window_text(finding)
-    if finding.occurrences > 1:
-        window += f" · seen in {plural(finding.occurrences, 'window')}"
-    items.append(_rich(_run(window, isSubtle=True, size="Small"), spacing="Small"))
+        items.append(_rich(_run(summary_text(finding)), spacing="Small"))
+    items.append(_rich(_run(window_text(finding), isSubtle=True, size="Small"), spacing="Small"))
+    items += _actions([link for link in finding_links(finding, base_url) if link != SIGN_IN_LOGS], spacing="Small")
     return {"type": "Container", "separator": True, "spacing": "Medium", "items": items}
 
 
 def _header(digest: Digest) -> list[dict[str, Any]]:
-    total = len(digest.findings)
-    counts = digest.counts
-    return [
-        {"type": "TextBlock", "text": f"Workload identity audit — {digest_date(digest)}", "size": "Large",
-         "weight": "Bolder", "wrap": True},
-        _rich(_run(f"{plural(total, 'finding')} to review · run {safe_text(digest.run_id, 80)}", isSubtle=True),
-              spacing="None"),
-        {"type": "FactSet",
-         "facts": [{"title": severity, "value": f"{count:,}"} for severity, count in counts.items()]},
+    blocks: list[dict[str, Any]] = [
+        {"type": "TextBlock", "text": title(digest), "size": "Large", "weight": "Bolder", "wrap": True},
+        _rich(_run(headline(digest), weight="Bolder"), spacing="Small"),
+        _rich(_run(run_text(digest), isSubtle=True), spacing="None"),
+        {"type": "FactSet", "facts": [{"title": severity, "value": f"{count:,}"}
+                                      for severity, count in digest.counts.items()]},
     ]
+    rows = trend_rows(digest)
+    if len(rows) > 1:
+        blocks.append(_rich(_run(f"Open findings, last {plural(len(rows), 'run')}", weight="Bolder"),
+                            spacing="Medium"))
+        blocks.append({"type": "FactSet", "spacing": "Small", "facts": [
+            {"title": when, "value": " · ".join(f"{severity} {count:,}" for severity, count in counts.items()
+                                                if severity != "Informational")}
+            for when, counts in rows]})
+    return blocks
 
 
 def _footer(digest: Digest, shown: int, dropped_for_size: int) -> list[dict[str, Any]]:
-    total = len(digest.findings)
-    more = total - shown
-    if total == 0:
-        return [{"type": "TextBlock", "text": "No findings in this digest.", "wrap": True}]
-    if more <= 0:
-        return []
-    sentence = f"{plural(more, 'more finding')} not listed here"
-    if dropped_for_size:
-        sentence += f" ({dropped_for_size:,} left out to keep this message under the Teams size limit)"
-    return [
-        _rich(_run(sentence + ".", weight="Bolder"), separator=True, spacing="Medium"),
-        _rich(_run("Fetch them all: ", isSubtle=True),
-              _run(safe_text(digest.findings_query, QUERY_MAX), fontType="Monospace"), spacing="Small"),
-    ]
+    blocks: list[dict[str, Any]] = []
+    listed = len(digest.findings) - len(digest.informational)
+    if not digest.findings:
+        blocks.append({"type": "TextBlock", "text": "No findings in this digest.", "wrap": True})
+    more = listed - shown
+    if more > 0:
+        sentence = f"{plural(more, 'more finding')} not listed here"
+        if dropped_for_size:
+            sentence += f" ({dropped_for_size:,} left out to keep this message under the Teams size limit)"
+        blocks.append(_rich(_run(sentence + ".", weight="Bolder"), separator=True, spacing="Medium"))
+    routine = informational_text(digest)
+    if routine:
+        blocks.append(_rich(_run(routine, isSubtle=True), separator=not more > 0, spacing="Medium"))
+    link = findings_link(digest)
+    if (more > 0 or routine) and link is None:
+        blocks.append(_rich(_run("Fetch them all: ", isSubtle=True),
+                            _run(findings_query_text(digest), fontType="Monospace"), spacing="Small"))
+    if digest.findings:
+        blocks += _actions(([link] if link else []) + [SIGN_IN_LOGS], spacing="Small")
+    return blocks
 
 
-def hygiene_blocks(hygiene: CredentialHygiene | None, per_group: int = HYGIENE_ITEMS) -> list[dict[str, Any]]:
+def section_blocks(sections: list[DigestSection]) -> list[dict[str, Any]]:
+    """Extra sections (suppressions, coverage...): a title and plain-text lines each."""
+    blocks = []
+    for section in sections:
+        color = SEVERITY_COLORS.get(section.severity or "", "Default")
+        items = [_rich(_run(section_line(section.title), weight="Bolder", color=color))]
+        items += [_rich(_run(section_line(line)), spacing="None") for line in section.lines]
+        blocks.append({"type": "Container", "separator": True, "spacing": "Large", "items": items})
+    return blocks
+
+
+def hygiene_blocks(digest: Digest, per_group: int = HYGIENE_ITEMS) -> list[dict[str, Any]]:
     """The "Credential hygiene" section: counts per group, then up to `per_group` credentials of each."""
+    hygiene: CredentialHygiene | None = digest.hygiene
     if hygiene is None:
         return []
     items: list[dict[str, Any]] = [
         {"type": "TextBlock", "text": "Credential hygiene", "size": "Medium", "weight": "Bolder", "wrap": True},
         _rich(_run(hygiene_heading(hygiene), isSubtle=True), spacing="None"),
-        {"type": "FactSet", "facts": [{"title": title, "value": f"{group.count:,}"}
-                                      for _, title, group in hygiene.groups()]},
+        {"type": "FactSet", "facts": [{"title": name, "value": f"{count:,}"}
+                                      for name, count in hygiene_counts(hygiene)]},
     ]
-    for key, title, group in hygiene.groups():
+    for key, group_title, group in hygiene.groups():
         shown = group.top[:per_group]
         if not shown:
             continue
-        items.append(_rich(_run(title, weight="Bolder"), _run(f" — {hygiene.describe(key)}", isSubtle=True),
+        items.append(_rich(_run(group_title, weight="Bolder"), _run(f" — {hygiene.describe(key)}", isSubtle=True),
                            spacing="Medium"))
         for record in shown:
             items.append(_rich(_run(hygiene_identity(record), weight="Bolder"), _run(" · "),
@@ -189,9 +174,12 @@ def hygiene_blocks(hygiene: CredentialHygiene | None, per_group: int = HYGIENE_I
         if group.count > len(shown):
             items.append(_rich(_run(f"{group.count - len(shown):,} more not listed.", isSubtle=True,
                                     size="Small"), spacing="None"))
-    if hygiene.total:
+    link = credentials_link(digest)
+    if hygiene.total and link:
+        items += _actions([link], spacing="Small")
+    elif hygiene.total:
         items.append(_rich(_run("The whole inventory: ", isSubtle=True),
-                           _run(CREDENTIALS_QUERY, fontType="Monospace"), spacing="Small"))
+                           _run("wiaudit credentials", fontType="Monospace"), spacing="Small"))
     return [{"type": "Container", "separator": True, "spacing": "ExtraLarge", "items": items}]
 
 
@@ -206,16 +194,17 @@ def teams_message(digest: Digest, *, max_findings: int = MAX_FINDINGS,
                   max_bytes: int = MAX_MESSAGE_BYTES) -> dict[str, Any]:
     """The Workflows webhook message for `digest`, at most `max_findings` listed, `serialize`d under `max_bytes`."""
     top = digest.top(max_findings)
-    blocks = [finding_block(finding) for finding in top]
+    blocks = [finding_block(finding, digest.base_url) for finding in top]
     header = _header(digest)
+    sections = section_blocks(digest.sections)
     first = len(serialize(blocks[0])) + 1 if blocks else 0
 
     # The hygiene section gives way first: the most credentials per group that still leave room for a finding.
     for per_group in dict.fromkeys((HYGIENE_ITEMS, 3, 1, 0)):
-        hygiene = hygiene_blocks(digest.hygiene, per_group)
+        hygiene = hygiene_blocks(digest, per_group)
         # Add findings while the card fits, counting each block's serialized size (plus its comma) instead of
         # re-serializing the whole card per finding; the footer is measured at its longest (all dropped for size).
-        base = len(serialize(_envelope(header + _footer(digest, 0, len(digest.findings)) + hygiene)))
+        base = len(serialize(_envelope(header + _footer(digest, 0, len(digest.findings)) + sections + hygiene)))
         if base + first <= max_bytes:
             break
     size, fitting = base, 0
@@ -225,7 +214,8 @@ def teams_message(digest: Digest, *, max_findings: int = MAX_FINDINGS,
             break
         fitting += 1
     while True:
-        message = _envelope(header + blocks[:fitting] + _footer(digest, fitting, len(top) - fitting) + hygiene)
+        message = _envelope(header + blocks[:fitting] + _footer(digest, fitting, len(top) - fitting) + sections
+                            + hygiene)
         if len(serialize(message)) <= max_bytes or fitting == 0:
             return message
         fitting -= 1

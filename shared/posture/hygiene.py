@@ -7,11 +7,15 @@ Four groups, each a count and its most urgent few credentials (privileged identi
 - expired: past its end date and still on the identity (remove it);
 - unused: not expired, and no sign-in with it for `unused_for` - either a last use older than that,
   or none at all when the logs read reach back over the whole horizon (`usage_known`); remove it;
+- usage unknown: not expired, older than `unused_for`, never seen in logs that do not reach back over
+  the horizon (what the "Unused credential" check reports as usage unknown): nobody can say yet;
 - over-long lifetime: a secret or certificate valid for longer than the policy allows, or with no
   end date (federated credentials have no lifetime and never count).
 
-Managed identities' own certificates are left out: Azure creates and rotates them, and no sign-in
-names them. Everything is relative to `now`: the time the inventory describes. "Never used" is only
+Managed identities' own certificates are counted (`credentials` is the whole inventory, as
+`wiaudit credentials` lists it) but kept out of the groups (`managed_by_azure`): Azure creates and
+rotates them, and no sign-in names them. `hygiene_counts` is the one list of numbers every reader
+shows (digest, CLI). Everything is relative to `now`: the time the inventory describes. "Never used" is only
 claimed for records with `usage_known`, which the inventory judges against its own unused horizon:
 keep `unused_for` no longer than that (both default to 30 days).
 
@@ -32,12 +36,12 @@ from pydantic import BaseModel, Field
 from shared.posture.model import CredentialRecord
 from shared.timespan import parse_timespan
 
-GROUPS = ("expiring_in_use", "expired", "unused", "over_long")
+GROUPS = ("expiring_in_use", "expired", "unused", "usage_unknown", "over_long")
 MAX_SPAN = timedelta(days=36_525)  # a century: any longer is a typo, and stays clear of datetime's range
 _ISO_DURATION = re.compile(r"P(?:(\d{1,9})W)?(?:(\d{1,9})D)?"
                            r"(?:T(?:(\d{1,9})H)?(?:(\d{1,9})M)?(?:(\d{1,9}(?:\.\d+)?)S)?)?", re.IGNORECASE)
 TITLES = {"expiring_in_use": "Expiring and in use", "expired": "Expired", "unused": "Unused",
-          "over_long": "Over-long lifetime"}
+          "usage_unknown": "Usage unknown", "over_long": "Over-long lifetime"}
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,8 @@ class HygieneGroup(BaseModel):
 
 class CredentialHygiene(BaseModel):
     taken_at: datetime = Field(description="The time the inventory describes")
-    credentials: int = Field(description="Credentials in the inventory that owners manage (not managed identities')")
+    credentials: int = Field(description="Credentials in the inventory, managed identities' own included")
+    managed_by_azure: int = Field(0, description="Managed identities' own certificates (Azure rotates them)")
     expiring_within_days: int
     unused_days: int
     max_secret_lifetime_days: int
@@ -64,6 +69,7 @@ class CredentialHygiene(BaseModel):
     expiring_in_use: HygieneGroup = Field(default_factory=HygieneGroup)
     expired: HygieneGroup = Field(default_factory=HygieneGroup)
     unused: HygieneGroup = Field(default_factory=HygieneGroup)
+    usage_unknown: HygieneGroup = Field(default_factory=HygieneGroup)
     over_long: HygieneGroup = Field(default_factory=HygieneGroup)
 
     def groups(self) -> list[tuple[str, str, HygieneGroup]]:
@@ -77,6 +83,7 @@ class CredentialHygiene(BaseModel):
                                f"{self.unused_days} days: rotate",
             "expired": "past its end date but still present: remove",
             "unused": f"no sign-in for {self.unused_days} days: remove",
+            "usage_unknown": f"never seen, but the logs read do not reach back {self.unused_days} days",
             "over_long": f"valid for more than {self.max_secret_lifetime_days} days (secret) or "
                          f"{self.max_certificate_lifetime_days} days (certificate), or no end date",
         }[key]
@@ -119,6 +126,11 @@ def _unused(record: CredentialRecord, now: datetime, horizon: datetime) -> bool:
     return record.usage_known
 
 
+def _usage_unknown(record: CredentialRecord, now: datetime, horizon: datetime) -> bool:
+    old_enough = record.start is not None and _utc(record.start) <= horizon
+    return old_enough and not _expired(record, now) and record.last_used is None and not record.usage_known
+
+
 def _over_long(record: CredentialRecord, thresholds: HygieneThresholds) -> bool:
     if record.type == "federated":
         return False
@@ -142,22 +154,32 @@ def credential_hygiene(records: Sequence[CredentialRecord], now: datetime,
                        thresholds: HygieneThresholds = HygieneThresholds()) -> CredentialHygiene:
     """Counts and the most urgent credentials of each hygiene group (see the module docstring)."""
     now = _utc(now)
+    total = len(records)
     records = [record for record in records if record.principal_type != "managed identity"]
     horizon = now - thresholds.unused_for
     soon = now + thresholds.expiring_within
     top = thresholds.top
     early, late = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
     return CredentialHygiene(
-        taken_at=now, credentials=len(records), expiring_within_days=_days(thresholds.expiring_within),
+        taken_at=now, credentials=total, managed_by_azure=total - len(records),
+        expiring_within_days=_days(thresholds.expiring_within),
         unused_days=_days(thresholds.unused_for), max_secret_lifetime_days=_days(thresholds.max_secret_lifetime),
         max_certificate_lifetime_days=_days(thresholds.max_certificate_lifetime),
         expiring_in_use=_group((r for r in records if r.end is not None and now < _utc(r.end) < soon
                                 and _used_since(r, horizon)), top, lambda r: _far(r.end, late)),
         expired=_group((r for r in records if _expired(r, now)), top, lambda r: -_far(r.last_used, early)),
         unused=_group((r for r in records if _unused(r, now, horizon)), top, lambda r: _far(r.last_used, early)),
+        usage_unknown=_group((r for r in records if _usage_unknown(r, now, horizon)), top,
+                             lambda r: _far(r.start, early)),
         over_long=_group((r for r in records if _over_long(r, thresholds)), top,
                          lambda r: -(_lifetime(r) or timedelta.max).total_seconds()),
     )
+
+
+def hygiene_counts(hygiene: CredentialHygiene) -> list[tuple[str, int]]:
+    """(title, count) of every group, then the managed identities' own: the numbers every reader shows."""
+    return [(title, group.count) for _, title, group in hygiene.groups()] + [
+        ("Managed by Azure", hygiene.managed_by_azure)]
 
 
 def parse_span(text: str) -> timedelta:

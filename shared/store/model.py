@@ -71,6 +71,27 @@ class RunRecord(BaseModel):
     errors: dict[str, str] = Field(default_factory=dict, description="detection_id -> error message")
     windows: dict[str, list[tuple[datetime, datetime]]] = Field(
         default_factory=dict, description="detection_id -> planned (start, end) windows")
+    open_findings: dict[str, int] | None = Field(
+        None, description="severity -> findings open (new or acknowledged) when the run stored its last")
+
+
+ID_CHARS = 16  # a digest baseline keeps finding ids this short (64 bits) so tens of thousands fit one entity
+
+
+class FindingState(BaseModel):
+    """A finding's status and severity, as the digests count them."""
+
+    status: str
+    severity: str
+
+
+class DigestBaseline(BaseModel):
+    """What a channel's last delivered digest saw: when, from which run, which findings were open."""
+
+    at: datetime
+    run_id: str
+    open_ids: list[str] = Field(description=f"Open finding ids, first {ID_CHARS} characters")
+    complete: bool = Field(True, description="False: too many open findings to keep their ids")
 
 
 @dataclass

@@ -13,7 +13,8 @@ Tables (all named `<prefix><name>`; the prefix lets tests and tenants share an a
 - runs: PartitionKey `id` (RowKey from the run id) and `started` (RowKey
   `<inverted start>_<run key>`): each run record twice, by id and newest first.
 - credentials: the latest credential inventory, one snapshot partition (see credentials.py).
-- meta: PartitionKey `secret` (the continuation-token HMAC key), `checkpoint`, `lease`.
+- meta: PartitionKey `secret` (the continuation-token HMAC key), `checkpoint`, `lease`, `digest`
+  (each channel's last delivered digest, see digests.py).
 
 Lookups by id are point reads. A query reads one or a few index partitions over a row-key
 range (time) and checks the remaining filters on the candidates (see query.py); nothing
@@ -31,12 +32,13 @@ from azure.data.tables import TableServiceClient
 
 from shared.settings import SettingsError, read_setting, require_setting
 from shared.store.credentials import CredentialInventory
+from shared.store.digests import DigestRecords
 from shared.store.outbox import Outbox
 from shared.store.query import FindingQueries
 from shared.store.runs import RunsAndLeases
 
 
-class TableFindingStore(FindingQueries, RunsAndLeases, Outbox, CredentialInventory):
+class TableFindingStore(FindingQueries, RunsAndLeases, Outbox, CredentialInventory, DigestRecords):
     """Findings, runs, checkpoints, leases and the notification outbox in Table Storage.
 
     `channels` are the notification channels a new finding is queued for when first stored.
