@@ -5,6 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CHECKOV_VENV := .venv-checkov
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: demo test bench lint setup clean
 
@@ -30,10 +31,14 @@ $(CHECKOV): requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
 	touch $@
 
+# Debian's chromium renders the digest email in tests (tests/test_digest_layout.py); CI runs as root.
+$(CHROMIUM):
+	apt-get update && apt-get install -y chromium
+
 demo: setup
 	$(BIN)/wiaudit demo
 
-test: $(CHECKOV)
+test: $(CHECKOV) $(CHROMIUM)
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
