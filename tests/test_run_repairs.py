@@ -4,16 +4,21 @@ engine, its directory snapshot."""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from azure.data.tables import UpdateMode
 
 from shared.audit.pipeline import AuditConfig, AuditPipeline
 from shared.catalog.model import Detection
 from shared.catalog.rule_files import parse_rule_file
 from shared.directory.port import SnapshotFileDirectory
 from shared.sample_tenant.generator import SAMPLE_NOW
+from shared.store.findings import MAX_ATTEMPTS
+from shared.store.tables import TableFindingStore
 
 DETECTIONS = Path(__file__).resolve().parent.parent / "shared" / "detections"
 DAY = timedelta(days=1)
@@ -53,3 +58,58 @@ def test_windows_skipped_by_the_maximum_lookback_are_an_error_of_the_run(finding
 
     again = _pipeline(finding_store, [failures], sample_source, directory, now=SAMPLE_NOW + DAY).run()
     assert again.run.status == "succeeded" and again.run.errors == {}
+
+
+def _contended(store: TableFindingStore, contend: Callable[[dict], bool], times: int = 1_000) -> TableFindingStore:
+    """The same tables, with an analyst who changes each finding `contend` picks right after the store reads it
+    (at most `times` times each): every write of it meets a changed ETag."""
+    touched: Counter = Counter()
+
+    class Contended(TableFindingStore):
+        def _read_states(self, ids):
+            states = super()._read_states(ids)
+            for finding_id, state in states.items():
+                if state.entity is not None and contend(state.entity) and touched[finding_id] < times:
+                    touched[finding_id] += 1
+                    self.findings.update_entity({"PartitionKey": state.entity["PartitionKey"], "RowKey": finding_id,
+                                                 "comment": "looking into it"}, mode=UpdateMode.MERGE)
+            return states
+
+    contended = Contended(store.service, prefix=store.prefix, channels=store.channels)
+    contended.touched = touched
+    return contended
+
+
+def test_an_etag_conflict_is_retried_and_one_that_persists_fails_only_its_findings(finding_store, make_finding):
+    first, second = make_finding("sp1"), make_finding("sp2")
+    finding_store.upsert_findings([first, second], "run-1", SAMPLE_NOW)
+    later = [make_finding("sp1", day=1), make_finding("sp2", day=1)]
+
+    once = _contended(finding_store, lambda entity: entity["RowKey"] == first.id, times=1)
+    retried = once.upsert_findings(later, "run-2", SAMPLE_NOW + DAY)
+    assert (sorted(retried.recurring), retried.conflicted) == (sorted([first.id, second.id]), [])
+    assert once.touched[first.id] == 1
+
+    always = _contended(finding_store, lambda entity: entity["RowKey"] == first.id)
+    later = [make_finding("sp1", day=2), make_finding("sp2", day=2)]
+    result = always.upsert_findings(later, "run-3", SAMPLE_NOW + 2 * DAY)
+    assert (result.conflicted, result.recurring) == ([first.id], [second.id])
+    assert always.touched[first.id] == MAX_ATTEMPTS
+    assert finding_store.get_finding(first.id).occurrences == 2  # day 2 not stored: the next run stores it
+    assert finding_store.get_finding(second.id).occurrences == 3
+
+
+def test_a_detection_whose_findings_keep_conflicting_keeps_its_checkpoint(finding_store, failures, sample_source,
+                                                                          sample_tenant):
+    credentials = _detection("new_credential_added")
+    directory = SnapshotFileDirectory(sample_tenant / "directory.json")
+    midnight = SAMPLE_NOW.replace(hour=0)
+    _pipeline(finding_store, [failures, credentials], sample_source, directory, now=SAMPLE_NOW - DAY).run()
+    contended = _contended(finding_store, lambda entity: entity["detection_id"] == failures.id)
+    outcome = _pipeline(contended, [failures, credentials], sample_source, directory).run()
+
+    assert outcome.run.status == "partial"
+    assert "kept changing while being stored (another writer)" in outcome.run.errors[failures.id]
+    assert finding_store.get_checkpoint(failures.id) == midnight - DAY
+    assert finding_store.get_checkpoint(credentials.id) == midnight
+    assert set(outcome.run.errors) == {failures.id}

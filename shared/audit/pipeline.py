@@ -33,7 +33,7 @@ from shared.posture.model import CredentialRecord
 from shared.posture.run import POSTURE_CHECKPOINT, audit_days, run_posture
 from shared.store.model import DigestBaseline, FindingState, RunRecord
 from shared.store.tables import TableFindingStore
-from shared.text import duration, moment, plural
+from shared.text import duration, join_list, moment, plural
 
 
 @dataclass(frozen=True)
@@ -179,7 +179,9 @@ class AuditPipeline:
         findings = apply_privileged_severity(detected.detection, findings)
         result = self.store.upsert_findings(findings, run.id, now)
         run.counts[detected.detection.id] = {"findings": len({f.id for f in findings}), "new": len(result.new)}
-        if detected.completed_until is not None:
+        if result.conflicted:
+            run.errors[detected.detection.id] = _not_stored(result.conflicted)
+        elif detected.completed_until is not None:
             self.store.set_checkpoint(detected.detection.id, detected.completed_until)
         return result.new
 
@@ -204,7 +206,10 @@ class AuditPipeline:
         for check in checks:
             ids = {finding.id for finding in findings if finding.detection_id == check.id}
             run.counts[check.id] = {"findings": len(ids), "new": len(ids.intersection(stored.new))}
-        self.store.set_checkpoint(POSTURE_CHECKPOINT, days[-1])
+        if stored.conflicted:
+            run.errors["posture"] = _not_stored(stored.conflicted)
+        else:
+            self.store.set_checkpoint(POSTURE_CHECKPOINT, days[-1])
         return stored.new
 
     def _store_credentials(self, outcome: AuditOutcome, run: RunRecord) -> CredentialHygiene | None:
@@ -249,3 +254,9 @@ class AuditPipeline:
             self.store.record_digest(notifier.channel, DigestBaseline(at=now, run_id=run.id, open_ids=open_ids(states)))
             delivered[notifier.channel] = len(pending)
         return delivered
+
+
+def _not_stored(conflicted: Sequence[str]) -> str:
+    return (f"{plural(len(conflicted), 'finding')} kept changing while being stored (another writer) and "
+            f"{'was' if len(conflicted) == 1 else 'were'} not stored: {join_list(conflicted)}; the checkpoint stays, "
+            "so the next run stores them")

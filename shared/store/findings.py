@@ -9,6 +9,8 @@ row against its finding, so a row left over by a crash is skipped, never returne
 
 from __future__ import annotations
 
+import random
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +39,7 @@ from shared.store.model import COMMENT_MAX, StoredFinding, UpsertResult, check_s
 from shared.store.outbox import enqueue
 
 MAX_ATTEMPTS = 5
+BACKOFF = 0.2  # seconds before the second attempt at a conflicted finding, doubled for each one after
 READ_THREADS = 8
 _FACTS = ("detection_id", "detection_name", "severity", "principal_id", "principal_name", "entities",
           "window_start", "window_end", "summary", "evidence", "context")
@@ -90,16 +93,22 @@ class FindingWrites(StoreBase):
             return dict(zip(ids, pool.map(self._read_state, ids), strict=True))
 
     def upsert_findings(self, findings: Sequence[Finding], run_id: str, now: datetime) -> UpsertResult:
-        """Store a run's findings: new ones created, recurring ones updated (triage kept), re-runs no-ops."""
+        """Store a run's findings: new ones created, recurring ones updated (triage kept), re-runs no-ops.
+
+        A finding changed by someone else between read and write is read again and retried, with backoff; one
+        that still conflicts after MAX_ATTEMPTS is left out and listed in `result.conflicted` (the others are
+        stored), so the caller can keep its window for the next run."""
         windows: dict[str, dict[str, Finding]] = defaultdict(dict)
         for finding in findings:
             windows[finding.id][finding.occurrence_id] = finding
         now = utc(now)
         result = UpsertResult()
         pending = sorted(windows)
-        for _ in range(MAX_ATTEMPTS):
+        for attempt in range(MAX_ATTEMPTS):
             if not pending:
                 break
+            if attempt:
+                time.sleep(BACKOFF * 2 ** (attempt - 1) * random.uniform(0.5, 1.0))  # jitter: racers drift apart
             states = self._read_states(pending)
             plans = {fid: self._plan(fid, list(windows[fid].values()), states[fid], run_id, now) for fid in pending}
             conflicted, transactions = self._write(list(plans.values()))
@@ -108,8 +117,7 @@ class FindingWrites(StoreBase):
                 if fid not in conflicted:
                     getattr(result, plan.kind).append(fid)
             pending = sorted(conflicted)
-        if pending:
-            raise RuntimeError(f"findings kept changing while being stored, gave up: {', '.join(pending)}")
+        result.conflicted = pending
         return result
 
     def _plan(self, finding_id: str, windows: list[Finding], state: _State, run_id: str, now: datetime) -> _Plan:

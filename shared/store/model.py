@@ -101,4 +101,5 @@ class UpsertResult:
     new: list[str] = field(default_factory=list)
     recurring: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    conflicted: list[str] = field(default_factory=list)  # kept changing while being stored: not stored this time
     transactions: int = 0
