@@ -19,6 +19,7 @@ from typing import Any
 
 from shared.catalog.render import kql_datetime
 from shared.logsource.base import LogSource
+from shared.text import duration, moment
 from shared.trail import TrailEvent
 
 # Resources Logic App connectors sign in to with a service principal: resource app id -> display name.
@@ -59,8 +60,8 @@ WORKFLOW_STEPS = """AzureDiagnostics
 RESOURCE_WRITES = """AzureActivity
 | where TimeGenerated >= WindowStart and TimeGenerated < WindowEnd
 | where OperationNameValue in~ ("Microsoft.Web/connections/write", "Microsoft.Logic/workflows/write")
-| where ActivityStatusValue in~ ("Success", "Succeeded")
-| project TimeGenerated, Operation = tolower(OperationNameValue), ResourceId = tolower(_ResourceId), Properties_d"""
+| project TimeGenerated, CorrelationId, Status = ActivityStatusValue, Operation = tolower(OperationNameValue),
+    ResourceId = tolower(_ResourceId), Properties_d"""
 
 
 @dataclass(frozen=True)
@@ -147,11 +148,19 @@ def _link(step: WorkflowStep, sign_ins: list[SignIn], identities: set[str], know
 
 def _timing(step: WorkflowStep, sign_in: SignIn) -> str:
     gap = step.start - sign_in.time
-    seconds = round(abs(gap.total_seconds()))
-    amount = f"{seconds} s" if seconds < 120 else f"{round(seconds / 60)} min"
-    side = "after" if gap >= timedelta(0) else "before"
     kind = "a failed sign-in" if sign_in.failed else "a sign-in"
-    return f"{step.kind} started {amount} {side} {kind} to {sign_in.resource}"
+    if abs(gap) < timedelta(seconds=1):
+        return f"{step.kind} started within a second of {kind} to {sign_in.resource}"
+    side = "after" if gap > timedelta(0) else "before"
+    return f"{step.kind} started {duration(abs(gap))} {side} {kind} to {sign_in.resource}"
+
+
+def summary(links: list[WorkflowLink], interval: timedelta) -> str:
+    """One line for people under the trail: how many links of each kind, and what a probable one means."""
+    certain = sum(link.certain for link in links)
+    return (f"Logic App runs and actions: {certain} certain, {len(links) - certain} probable (a probable one started "
+            f"within {duration(interval)} of a sign-in to a resource connectors call; the workflow log names no "
+            "identity)")
 
 
 def _connection_of(step: WorkflowStep, known: dict[str, KnownConnection]) -> KnownConnection | None:
@@ -199,7 +208,7 @@ def _known_connections(source: LogSource, since: datetime, until: datetime,
                                                             "principal") for key, value in configured.items()}
     connection_principals = dict(settings)
     workflow_connections: dict[str, list[str]] = {}
-    for row in sorted(rows, key=lambda row: row["TimeGenerated"]):
+    for row in _succeeded_writes(rows):
         body = _request_body(row["Properties_d"])
         if row["Operation"] == "microsoft.web/connections/write":
             client_id = str((body.get("properties", {}).get("parameterValues") or {}).get("token:clientId", ""))
@@ -207,7 +216,7 @@ def _known_connections(source: LogSource, since: datetime, until: datetime,
                 name = _name(row["ResourceId"])
                 connection_principals[row["ResourceId"]] = KnownConnection(
                     client_id.lower(), f"its API connection {name} signs in as this service principal "
-                                       f"(activity log: connection written {row['TimeGenerated']:%Y-%m-%d %H:%M} UTC)")
+                                       f"(activity log: connection written {moment(row['TimeGenerated'])})")
         else:
             references = (body.get("properties", {}).get("parameters", {}).get("$connections", {}).get("value") or {})
             workflow_connections[row["ResourceId"]] = [str(ref.get("connectionId", "")).lower()
@@ -219,6 +228,14 @@ def _known_connections(source: LogSource, since: datetime, until: datetime,
             if found:
                 known[workflow] = known[_name(workflow)] = found
     return known
+
+
+def _succeeded_writes(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records carrying a request body (ARM puts it on the Start record) of writes that succeeded, oldest
+    first."""
+    succeeded = {row["CorrelationId"] for row in rows if str(row["Status"]).lower() in ("success", "succeeded")}
+    return sorted((row for row in rows if row["CorrelationId"] in succeeded and _request_body(row["Properties_d"])),
+                  key=lambda row: row["TimeGenerated"])
 
 
 def _request_body(properties: Any) -> dict[str, Any]:

@@ -9,6 +9,8 @@ embedded engine, so the module's real queries run.
 from __future__ import annotations
 
 import json
+import re
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -64,21 +66,27 @@ def step(workflow: str, run: str, start: datetime, action: str = "", status: str
              "endTime_t": start + timedelta(seconds=5)}]
 
 
-def write(moment: datetime, operation: str, resource_id: str, body: dict) -> dict:
-    return {"TimeGenerated": moment, "OperationNameValue": operation, "ActivityStatusValue": "Success",
-            "_ResourceId": resource_id, "Caller": "admin@contoso.com",
-            "Properties_d": {"eventCategory": "Administrative", "requestbody": json.dumps(body)}}
+def write(moment: datetime, operation: str, resource_id: str, body: dict, status: str = "Success") -> list[dict]:
+    """A write as the activity log records it: the request body on the Start record, the outcome on the next."""
+    correlation = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{resource_id}@{moment}"))
+    outcome = {"eventCategory": "Administrative", "statusCode": "OK" if status == "Success" else "Conflict"}
+    common = {"OperationNameValue": operation, "_ResourceId": resource_id, "Caller": "admin@contoso.com",
+              "CorrelationId": correlation}
+    return [{**common, "TimeGenerated": moment, "ActivityStatusValue": "Start",
+             "Properties_d": {"eventCategory": "Administrative", "requestbody": json.dumps(body)}},
+            {**common, "TimeGenerated": moment + timedelta(seconds=2), "ActivityStatusValue": status,
+             "Properties_d": outcome}]
 
 
-def connection_write(moment: datetime, client_id: str) -> dict:
+def connection_write(moment: datetime, client_id: str, status: str = "Success") -> list[dict]:
     return write(moment, "Microsoft.Web/connections/write", CONNECTION, {"properties": {
         "displayName": "Sentinel workspace", "api": {"id": "/providers/Microsoft.Web/locations/westeurope/managedApis"
                                                           "/azuremonitorlogs"},
         "parameterValues": {"token:clientId": client_id, "token:TenantId": "8a1f5c3e-2d4b-4c6a-9e7f-0b1c2d3e4f50",
-                            "token:grantType": "client_credentials"}}})
+                            "token:grantType": "client_credentials"}}}, status)
 
 
-def workflow_write(moment: datetime, workflow: str) -> dict:
+def workflow_write(moment: datetime, workflow: str) -> list[dict]:
     return write(moment, "Microsoft.Logic/workflows/write", f"{SUBSCRIPTION}/microsoft.logic/workflows/{workflow}",
                  {"properties": {"state": "Enabled", "parameters": {"$connections": {"value": {"azuremonitorlogs": {
                      "connectionId": CONNECTION.replace("/subscriptions/", "/SUBSCRIPTIONS/"),
@@ -105,8 +113,9 @@ def source() -> EmbeddedLogSource:
         *step("Mapped-Playbook", "08584710362532413637129498231CU47", at(15, 0, 0)),
     )])
     database.insert("AzureActivity", [(None, row) for row in (
-        connection_write(DAY - timedelta(days=20), APP_ID),
-        workflow_write(DAY - timedelta(days=20, minutes=-5), "enrich-incident"),
+        *connection_write(DAY - timedelta(days=20), APP_ID),
+        *workflow_write(DAY - timedelta(days=20, minutes=-5), "enrich-incident"),
+        *connection_write(DAY - timedelta(days=1), OTHER_APP_ID, status="Failure"),  # a failed re-point changes nothing
     )])
     return EmbeddedLogSource(database, UNTIL)
 
@@ -201,3 +210,21 @@ def test_connector_resources_are_keyed_by_lower_case_app_id():
 def test_the_cli_refuses_a_bad_interval(tmp_path):
     result = CliRunner().invoke(app, ["trail", PRINCIPAL, "--logs", str(tmp_path), "--logic-app-interval", "soon"])
     assert result.exit_code == 2 and "--logic-app-interval" in result.output and "not a timespan" in result.output
+
+
+def test_trail_on_the_sample_tenant_shows_the_playbook_runs_beside_its_sign_ins(sample_tenant):
+    manifest = json.loads((sample_tenant / "manifest.json").read_text())
+    story = next(s for s in manifest["scenarios"] if s["id"] == "playbook-reads-secrets")
+    result = CliRunner(env={"COLUMNS": "250"}).invoke(app, [
+        "trail", story["principal_id"], "--logs", str(sample_tenant / "logs"), "--now", "2026-03-15T06:00:00Z",
+        "--since", "2026-03-13T02:00:00Z"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    stolen = next(i for i, line in enumerate(lines) if "action Get_secrets in Get-SentinelAlertsEvidence" in line)
+    assert "PROBABLE link: action started" in lines[stolen] and "a sign-in to Azure Key Vault" in lines[stolen]
+    key_vault_sign_in = next(i for i, line in enumerate(lines) if "│ sign-in to Azure Key Vault" in line)
+    first_read = next(i for i, line in enumerate(lines) if "│ SecretGet" in line)
+    assert stolen < key_vault_sign_in < first_read  # beside the sign-in it probably made, before the reads
+    runs = [line for line in lines if "run of Get-SentinelAlertsEvidence" in line]
+    assert runs and all("PROBABLE link: run started" in line for line in runs)
+    assert re.search(r"Logic App runs and actions: 0 certain, \d+ probable", result.output)

@@ -21,9 +21,8 @@ from shared.logsource.database import LoadReport, LogDatabase
 from shared.logsource.embedded import EmbeddedLogSource
 from shared.settings import BY_NAME, read_setting
 from shared.text import moment, plural
-from shared.timespan import format_timespan
 from shared.trail import trail
-from shared.trail_logicapp import logic_app_links, trail_events
+from shared.trail_logicapp import logic_app_links, summary, trail_events
 from shared.windows import slices
 
 LOGS = typer.Option(..., "--logs", help="Folder of log files: Log Analytics exports, Parquet or raw diagnostic JSON")
@@ -143,10 +142,7 @@ def show_trail(principal: str = typer.Argument(..., help="Object id or app id of
     console.print(table)
     console.print(plural(len(events), "event"))
     if links:
-        certain = sum(link.certain for link in links)
-        console.print(f"Logic App runs and actions: {certain} certain, {len(links) - certain} probable (started within "
-                      f"{format_timespan(interval)} of a sign-in to a resource connectors call; the workflow log names "
-                      "no identity)")
+        console.print(summary(links, interval))
 
 
 def _logic_app_interval(option: str | None) -> timedelta:

@@ -48,6 +48,8 @@ class Activity:
         """A sign-in and what the token is then used for; returns the token id."""
         credential = credential or workload.credential
         expired = credential is not None and credential.endDateTime is not None and credential.endDateTime <= moment
+        if workload.workflow and not expired:
+            return self.playbook_run(workload, moment, ip or workload.home_ip, credential)
         token = self.app_sign_in(workload, moment, ip or workload.home_ip, "7000222" if expired else "0", credential)
         if expired:
             return token
@@ -90,6 +92,34 @@ class Activity:
             thumbprint="" if secret or credential is None else credential.customKeyIdentifier or "",
             token_id=token, request_id=self.factory.guid(), asn=asn or 8075, country=country or "US"))
         return token
+
+    def playbook_run(self, workload: Workload, start: datetime, ip: str, credential: object | None,
+                     actions: tuple[tuple[str, str, str], ...] | None = None) -> str:
+        """A run of the Logic App whose API connection signs in as `workload`: the trigger, then each action
+        (name, resource display name, resource app id), whose connector signs in just after the action starts.
+        The WorkflowRuntime records name no identity and no IP. Returns the first sign-in's token id."""
+        actions = actions or (("Run_query_and_list_results", workload.resource, workload.resource_app_id),)
+        run_id = f"08584{self.rng.randrange(10 ** 24):024d}CU{self.rng.randrange(100):02d}"
+
+        def event(moment: datetime, operation: str, status: str, step_start: datetime, **names: str) -> None:
+            self.book.add("workflow", moment, records.workflow_event(
+                moment, workflow_id=workload.workflow, operation=operation, run_id=run_id, start=step_start,
+                status=status, end=moment if status != "Running" else None, **names))
+
+        event(start, "workflowRunStarted", "Running", start)
+        event(start + timedelta(milliseconds=90), "workflowTriggerCompleted", "Succeeded", start,
+              trigger="Microsoft_Sentinel_incident")
+        tokens = []
+        action_start = start + timedelta(milliseconds=400)
+        for name, resource, resource_app_id in actions:
+            tokens.append(self.app_sign_in(workload, action_start + timedelta(milliseconds=350), ip, "0", credential,
+                                           resource=(resource, resource_app_id)))
+            done = action_start + timedelta(milliseconds=self.rng.randint(900, 2500))
+            event(done, "workflowActionCompleted", "Succeeded", action_start, action=name,
+                  tracking_id=self.factory.guid())
+            action_start = done + timedelta(milliseconds=60)
+        event(action_start, "workflowRunCompleted", "Succeeded", start)
+        return tokens[0]
 
     def deploy(self, workload: Workload, moment: datetime, operation: str, token: str, ip: str) -> None:
         provider_and_type = "/".join(operation.split("/")[:2])

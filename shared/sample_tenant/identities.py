@@ -20,6 +20,7 @@ MICROSOFT_TENANT = "f8cdef31-a31e-4b4a-93e4-5f571e91255a"
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 ARM_APP_ID = "797f4846-ba00-4fd7-ba43-dac1f8f63013"
 KEYVAULT_APP_ID = "cfa8b339-82a2-471a-a3c9-0fc0be7a4093"
+LOG_ANALYTICS_APP_ID = "ca7f3f0b-7d91-482c-8e09-c5d840d0eac5"
 GRAPH_ROLES = {
     "Application.Read.All": "9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30",
     "Application.ReadWrite.All": "1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9",
@@ -50,6 +51,7 @@ class Workload:
     associated_resource: str = ""
     vault_id: str = ""
     secrets: list[str] = field(default_factory=list)
+    workflow: str = ""  # resource id of the Logic App whose API connection signs in as this principal
 
     @property
     def credential(self) -> PasswordCredential | KeyCredential | None:

@@ -22,7 +22,7 @@ class LogBook:
         (folder / "AuditLogs.json").write_text("")
 
     def add(self, stream: str, moment: datetime, record: Record) -> None:
-        """Streams: sp, mi, activity, keyvault (raw records) and audit (Log Analytics rows)."""
+        """Streams: sp, mi, activity, keyvault, workflow (raw records) and audit (Log Analytics rows)."""
         self._pending[(stream, moment.strftime("%Y/%m/%d/%H"))].append(record)
         self.counts[stream] += 1
 
@@ -57,4 +57,5 @@ class LogBook:
         if stream == "activity":
             return (self.folder / "insights-activity-logs" / "resourceId="
                     / "SUBSCRIPTIONS" / self.subscription_id.upper() / when)
-        return self.folder / "insights-logs-auditevent" / ("resourceId=" + sample["resourceId"].strip("/")) / when
+        container = "insights-logs-workflowruntime" if stream == "workflow" else "insights-logs-auditevent"
+        return self.folder / container / ("resourceId=" + sample["resourceId"].strip("/")) / when

@@ -4,7 +4,8 @@ and AuditLogs rows in the Log Analytics export shape."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
 Record = dict[str, Any]
@@ -91,6 +92,26 @@ def activity(tenant_id: str, moment: datetime, *, caller_id: str, app_id: str, i
     }
 
 
+def user_arm_write(tenant_id: str, moment: datetime, *, upn: str, ip: str, operation: str, resource_id: str,
+                   body: Record, correlation_id: str) -> list[tuple[datetime, Record]]:
+    """The Azure activity records of a write by a user, with their times: the request body is on the Start record,
+    the outcome on the Success record two seconds later."""
+    claims = {"name": upn, "ipaddr": ip, "idtyp": "user",
+              "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn": upn}
+    started = {"requestbody": json.dumps(body), "eventCategory": "Administrative"}
+    written = []
+    for offset, status, properties in ((0, "Start", started),
+                                       (2, "Success", {"statusCode": "OK", "eventCategory": "Administrative"})):
+        at = moment + timedelta(seconds=offset)
+        written.append((at, {
+            "time": iso(at), "resourceId": resource_id, "operationName": operation, "category": "Administrative",
+            "resultType": status, "resultSignature": "Started." if status == "Start" else "Succeeded.OK",
+            "callerIpAddress": ip, "correlationId": correlation_id, "level": "Information", "tenantId": tenant_id,
+            "identity": {"authorization": {"action": operation, "scope": resource_id}, "claims": claims},
+            "properties": properties}))
+    return written
+
+
 def keyvault_read(moment: datetime, *, vault_id: str, secret: str, caller_id: str, app_id: str, ip: str,
                   request_id: str, result: str = "Success", operation: str = "SecretGet") -> Record:
     """A Key Vault AuditEvent record (SecretGet, or SecretList with secret ""); Log Analytics flattens it into
@@ -107,3 +128,32 @@ def keyvault_read(moment: datetime, *, vault_id: str, secret: str, caller_id: st
                                      "?api-version=7.4",
                        "httpStatusCode": 200 if result == "Success" else 403, "isAccessPolicyMatch": True},
     }
+
+
+def workflow_event(moment: datetime, *, workflow_id: str, operation: str, run_id: str, start: datetime, status: str,
+                   end: datetime | None = None, action: str = "", trigger: str = "", tracking_id: str = "",
+                   category: str = "security", location: str = "westeurope") -> Record:
+    """A Logic App (Consumption) WorkflowRuntime record as its diagnostic setting archives it; Log Analytics
+    flattens it into AzureDiagnostics (resource_workflowName_s, startTime_t, tags_LogicAppsCategory_s...)."""
+    parts = workflow_id.strip("/").split("/")
+    resource = {"subscriptionId": parts[1], "resourceGroupName": parts[3],
+                "workflowId": uuid.uuid5(uuid.NAMESPACE_URL, workflow_id.lower()).hex, "workflowName": parts[-1],
+                "runId": run_id, "location": location}
+    if action:
+        resource["actionName"] = action
+    if trigger:
+        resource["triggerName"] = trigger
+    properties: Record = {"$schema": "2016-04-01-preview", "startTime": iso(start)}
+    if end is not None:
+        properties["endTime"] = iso(end)
+    properties["status"] = status
+    if status in ("Succeeded", "Failed"):
+        properties["code"] = "OK" if status == "Succeeded" else "BadRequest"
+    properties["resource"] = resource
+    properties["correlation"] = {"clientTrackingId": run_id}
+    if tracking_id:
+        properties["correlation"]["actionTrackingId"] = tracking_id
+    properties["tags"] = {"LogicAppsCategory": category}
+    return {"time": iso(moment), "workflowId": workflow_id.upper(), "resourceId": workflow_id.upper(),
+            "category": "WorkflowRuntime", "level": "Information",
+            "operationName": f"Microsoft.Logic/workflows/{operation}", "properties": properties, "location": location}

@@ -45,8 +45,14 @@ Story = Callable[[StoryContext], Scenario]
 
 def all_stories() -> tuple[list[Story], list[tuple[str, str, bool]]]:
     """Every story and every workload they act on: (kind, name, certificate?)."""
-    from shared.sample_tenant.stories import consent_and_credentials, credential_hygiene, first_week, signin_behaviour
+    from shared.sample_tenant.stories import (
+        consent_and_credentials,
+        credential_hygiene,
+        first_week,
+        logic_apps,
+        signin_behaviour,
+    )
 
-    modules = (first_week, signin_behaviour, consent_and_credentials, credential_hygiene)
+    modules = (first_week, signin_behaviour, consent_and_credentials, credential_hygiene, logic_apps)
     return ([story for module in modules for story in module.STORIES],
             [workload for module in modules for workload in module.STORY_WORKLOADS])

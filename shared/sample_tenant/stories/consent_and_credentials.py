@@ -54,20 +54,11 @@ def _federated_credential_write(ctx: StoryContext, identity: Workload, moment: d
     resource = (f"{identity.associated_resource.split('/providers/')[0]}/providers/Microsoft.ManagedIdentity"
                 f"/userAssignedIdentities/{identity.name}/federatedIdentityCredentials/{name}")
     operation = "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials/write"
-    correlation = ctx.factory.guid()
-    claims = {"name": "mallory@contoso.com", "ipaddr": ATTACKER_IP, "idtyp": "user",
-              "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn": "mallory@contoso.com"}
-    body = json.dumps({"properties": {"issuer": issuer, "subject": subject, "audiences": ["api://AzureADTokenExchange"]}})
-    for offset, status, properties in ((0, "Start", {"requestbody": body, "eventCategory": "Administrative"}),
-                                       (2, "Success", {"statusCode": "OK", "eventCategory": "Administrative"})):
-        at = moment + timedelta(seconds=offset)
-        ctx.activity.book.add("activity", at, {
-            "time": records.iso(at), "resourceId": resource, "operationName": operation, "category": "Administrative",
-            "resultType": status, "resultSignature": "Started." if status == "Start" else "Succeeded.OK",
-            "callerIpAddress": ATTACKER_IP, "correlationId": correlation, "level": "Information",
-            "tenantId": ctx.factory.tenant_id,
-            "identity": {"authorization": {"action": operation, "scope": resource}, "claims": claims},
-            "properties": properties})
+    body = {"properties": {"issuer": issuer, "subject": subject, "audiences": ["api://AzureADTokenExchange"]}}
+    for at, record in records.user_arm_write(ctx.factory.tenant_id, moment, upn="mallory@contoso.com", ip=ATTACKER_IP,
+                                             operation=operation, resource_id=resource, body=body,
+                                             correlation_id=ctx.factory.guid()):
+        ctx.activity.book.add("activity", at, record)
 
 
 def first_credential(ctx: StoryContext) -> Scenario:
