@@ -33,7 +33,7 @@ def test_the_bundled_checks_load_and_are_found_by_id_prefix_or_file_name():
     expired = checks.get("expired_credentials")
     assert checks.get(expired.id[:8]) is expired
     assert "expired_credentials" in checks.stems
-    with pytest.raises(KeyError, match="matches 0"):
+    with pytest.raises(KeyError, match="unknown posture check no_such_check"):
         checks.get("no_such_check")
 
 

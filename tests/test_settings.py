@@ -42,5 +42,5 @@ def test_detection_parameters_name_detections_or_posture_checks_and_are_checked(
     with pytest.raises(SettingsError, match="parameter expiring_days must be int"):
         bad = {"DETECTION_PARAMETERS": '{"expiring_credentials": {"expiring_days": "x"}}'}
         parameter_overrides(catalog, bad, checks)
-    with pytest.raises(SettingsError, match="'no_such_rule' matches 0 detections"):
+    with pytest.raises(SettingsError, match="unknown detection no_such_rule"):
         parameter_overrides(catalog, {"DETECTION_PARAMETERS": '{"no_such_rule": {}}'}, checks)

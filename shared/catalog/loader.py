@@ -15,6 +15,7 @@ from shared.catalog.model import Detection
 from shared.catalog.render import render
 from shared.catalog.rule_files import RuleCatalog, RuleFileError, duplicate_ids, parse_rule_file
 from shared.logsource.database import LogDatabase
+from shared.names import Named
 from shared.tables import table_schemas
 
 DETECTIONS_DIR = Path(__file__).resolve().parent.parent / "detections"
@@ -51,6 +52,19 @@ def load_catalog(directory: Path = DETECTIONS_DIR) -> Catalog:
     if problems:
         raise CatalogError(problems)
     return Catalog(loaded)
+
+
+def rule_names(directory: Path = DETECTIONS_DIR) -> list[Named]:
+    """Every detection and posture check by id and file name, for the name resolver. Read without
+    translating the queries, so naming a rule costs milliseconds, not a catalog load."""
+    from shared.posture.catalog import load_checks
+
+    problems: list[str] = []
+    loaded = [(path, rule) for path in sorted(directory.glob("*.yaml"))
+              if (rule := parse_rule_file(path, Detection, problems)) is not None]
+    if problems:
+        raise CatalogError(problems)
+    return Catalog(loaded).named() + load_checks().named()
 
 
 def check_detection(detection: Detection, probe: LogDatabase) -> list[str]:

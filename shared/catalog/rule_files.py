@@ -10,6 +10,8 @@ from typing import Generic, Protocol, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from shared.names import Named, resolve
+
 Model = TypeVar("Model", bound=BaseModel)
 
 
@@ -49,11 +51,12 @@ class RuleCatalog(Generic[Rule]):
         return len(self.rules)
 
     def get(self, key: str) -> Rule:
-        """A rule by id, or by a unique prefix of its id or its file name."""
-        matches = [rule for rule in self if rule.id.startswith(key) or self.paths[rule.id].stem == key]
-        if len(matches) != 1:
-            raise KeyError(f"{key!r} matches {len(matches)} {self.kind}; give an id or a file name")
-        return matches[0]
+        """A rule by id or file name, or a unique prefix of either (UnknownName / AmbiguousName otherwise)."""
+        return self.rules[resolve(key, self.named(), self.kind.removesuffix("s")).id]
+
+    def named(self) -> list[Named]:
+        return [Named(rule_id, (rule_id, path.stem), f"{path.stem} ({rule_id})")
+                for rule_id, path in self.paths.items()]
 
     @property
     def stems(self) -> set[str]:
