@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -14,6 +14,15 @@ from shared.severity import Severity
 def fingerprint(*parts: str) -> str:
     """A stable id from the parts; the same detection and entity always give the same finding id."""
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+
+
+class SuppressedBy(BaseModel):
+    """The suppression file a finding matched: the finding is stored `suppressed` and never notified."""
+
+    id: str
+    reason: str
+    owner: str
+    until: date
 
 
 class Finding(BaseModel):
@@ -30,6 +39,7 @@ class Finding(BaseModel):
     summary: str = ""
     evidence: dict[str, Any] = Field(default_factory=dict, description="The query's output row")
     context: dict[str, Any] | None = Field(default=None, description="Directory context of the principal")
+    suppression: SuppressedBy | None = Field(default=None, description="The live suppression it matched")
 
     @property
     def id(self) -> str:

@@ -100,6 +100,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LOGIC_APP_CONNECTIONS", "Service principal each Logic App API connection or workflow signs in as, for "
             'certain links in `wiaudit trail`, as JSON: {"<connection or workflow name or resource id>": '
             '"<service principal object id or app id>"}', "{}", _json_string_map, azure=False),
+    Setting("SUPPRESSIONS_PATH", "Folder of suppression YAML files; default: suppressions/ in the project, which "
+            "deploys with the app package", azure=False),
     Setting("WIAUDIT_API_KEY", "API key the local HTTP API requires in the x-api-key header", secret=True,
             azure=False),
 )

@@ -129,7 +129,7 @@ def test_the_openapi_document_describes_each_mode(finding_store):
     limit = next(p for p in listing["parameters"] if p["name"] == "limit")["schema"]
     assert (limit["minimum"], limit["maximum"], limit["default"]) == (1, 500, 100)
     status = next(p for p in listing["parameters"] if p["name"] == "status")["schema"]
-    assert status["anyOf"][0]["enum"] == ["new", "acknowledged", "resolved", "false_positive"]
+    assert status["anyOf"][0]["enum"] == ["new", "acknowledged", "resolved", "false_positive", "suppressed"]
     finding = local["components"]["schemas"]["Finding"]
     assert finding["properties"]["severity"]["enum"] == ["Informational", "Low", "Medium", "High"]
     assert finding["properties"]["last_detected"]["format"] == "date-time"
@@ -194,7 +194,7 @@ def test_bad_filters_are_4xx_with_a_message(client, seeded):
         ({"since": "0001-01-01T00:00:00+01:00"}, 422, "out of range"),
         ({"since": "2024-05-02T00:00:00", "until": "2024-05-01T00:00:00"}, 422, "since must not be after until"),
         ({"severity": "critical"}, 422, "unknown severity 'critical'"),
-        ({"status": "closed"}, 422, "'new', 'acknowledged', 'resolved' or 'false_positive'"),
+        ({"status": "closed"}, 422, "'new', 'acknowledged', 'resolved', 'false_positive' or 'suppressed'"),
         ({"limit": 0}, 422, "greater than or equal to 1"),
         ({"limit": 501}, 422, "less than or equal to 500"),
         ({"limit": "ten"}, 422, "integer"),

@@ -7,13 +7,13 @@ a naive datetime coming out of the store is taken to be UTC.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from shared.severity import Severity
-from shared.store.model import COMMENT_MAX, Status
+from shared.store.model import COMMENT_MAX, Status, TriageStatus
 
 
 def as_utc(value: datetime) -> datetime:
@@ -40,6 +40,17 @@ class Problem(BaseModel):
     errors: list[FieldProblem] | None = Field(None, description="422: each field that failed validation")
 
 
+class Suppression(BaseModel):
+    """The suppression file that matched a finding: why it is known-good, who says so, until when."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str = Field(description="The suppression's id (its file name unless it sets one)")
+    reason: str
+    owner: str
+    until: date = Field(description="It applies through this day (UTC)")
+
+
 class Finding(BaseModel):
     """A detection that fired for one workload identity, with the analysts' triage."""
 
@@ -60,6 +71,7 @@ class Finding(BaseModel):
     evidence: dict[str, Any] = Field(default_factory=dict, description="The query's output row")
     context: dict[str, Any] | None = Field(None, description="Directory context of the principal")
     status: Status = "new"
+    suppression: Suppression | None = Field(None, description="While suppressed: the suppression file that matched")
     comment: str = ""
     triaged_by: str | None = Field(None, description="Who triaged it last")
     triaged_at: UtcDatetime | None = Field(None, description="When it was triaged last")
@@ -80,7 +92,7 @@ class TriageRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    status: Status
+    status: TriageStatus
     comment: str = Field("", max_length=COMMENT_MAX)
     by: str | None = Field(None, min_length=1, max_length=256,
                            description="Required unless the request carries a signed-in identity")

@@ -12,6 +12,7 @@ from shared.catalog.loader import Catalog, load_catalog
 from shared.catalog.render import parameter_lets
 from shared.posture.catalog import PostureCatalog, load_checks
 from shared.settings import SettingsError, read_setting
+from shared.suppressions.load import configured_suppressions
 
 
 def audit_config(environ: Mapping[str, str] | None = None) -> AuditConfig:
@@ -68,4 +69,4 @@ def pipeline_from_settings(environ: Mapping[str, str] | None = None) -> AuditPip
     store = TableFindingStore.from_settings(credential, environ, channels=[n.channel for n in notifiers])
     store.ensure_tables()
     return AuditPipeline(list(load_catalog()), source, directory, store, notifiers,
-                         clock=lambda: datetime.now(UTC), config=config)
+                         clock=lambda: datetime.now(UTC), config=config, suppressions=configured_suppressions(environ))

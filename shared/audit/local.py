@@ -16,6 +16,7 @@ from shared.notify.outbox import OutboxNotifier
 from shared.sample_tenant.manifest import Manifest
 from shared.settings import read_setting
 from shared.store.tables import TableFindingStore
+from shared.suppressions.load import configured_suppressions
 
 WORKSPACE = Path(".wiaudit")
 CHANNELS = ("teams", "email")
@@ -49,4 +50,5 @@ def sample_pipeline(tenant: Path, source: EmbeddedLogSource, store: TableFinding
     notifiers = [OutboxNotifier(None, outbox, channel=channel) for channel in CHANNELS]
     return AuditPipeline(list(load_catalog()), source, SnapshotFileDirectory(tenant / "directory.json"), store,
                          notifiers, clock=lambda: manifest.now_time,
-                         config=AuditConfig(public_base_url=read_setting("PUBLIC_BASE_URL")), progress=progress)
+                         config=AuditConfig(public_base_url=read_setting("PUBLIC_BASE_URL")), progress=progress,
+                         suppressions=configured_suppressions())

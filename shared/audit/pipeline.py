@@ -33,6 +33,7 @@ from shared.posture.model import CredentialRecord
 from shared.posture.run import POSTURE_CHECKPOINT, audit_days, run_posture
 from shared.store.model import DigestBaseline, FindingState, RunRecord
 from shared.store.tables import TableFindingStore
+from shared.suppressions.load import Suppressions
 from shared.text import duration, join_list, moment, plural
 
 
@@ -66,7 +67,7 @@ class AuditPipeline:
     def __init__(self, detections: Sequence[Detection], source: LogSource, directory: Directory,
                  store: TableFindingStore, notifiers: Sequence[Notifier], clock: Callable[[], datetime],
                  config: AuditConfig = AuditConfig(), progress: Callable[[str], None] = lambda message: None,
-                 checks: Sequence[PostureCheck] | None = None,
+                 checks: Sequence[PostureCheck] | None = None, suppressions: Suppressions | None = None,
                  lease_clock: Callable[[], datetime] = wall_clock) -> None:
         self.detections = detections
         self.source = source
@@ -79,6 +80,7 @@ class AuditPipeline:
         self.checks = checks  # posture checks; None: those in shared/posture/checks/
         self.lease_clock = lease_clock  # the wall clock, even when `clock` is fixed (see shared/audit/lease.py)
         self._lease: AuditLease | None = None
+        self.suppressions = suppressions or Suppressions()
 
     def run(self, trigger: str = "timer") -> AuditOutcome:
         """One audit. AuditAlreadyRunning (nothing done) if another run holds the lease. Once the lease is taken
@@ -176,9 +178,10 @@ class AuditPipeline:
 
     def _persist(self, detected: _Detected, index: DirectoryIndex | None, run: RunRecord, now: datetime) -> list[str]:
         findings = enrich(detected.findings, index) if index else detected.findings
-        findings = apply_privileged_severity(detected.detection, findings)
+        findings = self.suppressions.apply(apply_privileged_severity(detected.detection, findings), now)
         result = self.store.upsert_findings(findings, run.id, now)
-        run.counts[detected.detection.id] = {"findings": len({f.id for f in findings}), "new": len(result.new)}
+        run.counts[detected.detection.id] = {"findings": len({f.id for f in findings}), "new": len(result.new),
+                                             "suppressed": len({f.id for f in findings if f.suppression})}
         if result.conflicted:
             run.errors[detected.detection.id] = _not_stored(result.conflicted)
         elif detected.completed_until is not None:
@@ -202,10 +205,12 @@ class AuditPipeline:
             run.errors["posture"] = f"{type(error).__name__}: {error}"
             return []
         outcome.inventory, outcome.inventory_taken_at = result.inventory, days[-1]
-        stored = self.store.upsert_findings(enrich(findings, index), run.id, now)
+        findings = self.suppressions.apply(enrich(findings, index), now)
+        stored = self.store.upsert_findings(findings, run.id, now)
         for check in checks:
             ids = {finding.id for finding in findings if finding.detection_id == check.id}
-            run.counts[check.id] = {"findings": len(ids), "new": len(ids.intersection(stored.new))}
+            run.counts[check.id] = {"findings": len(ids), "new": len(ids.intersection(stored.new)),
+                                    "suppressed": len({f.id for f in findings if f.id in ids and f.suppression})}
         if stored.conflicted:
             run.errors["posture"] = _not_stored(stored.conflicted)
         else:

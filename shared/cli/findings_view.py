@@ -58,3 +58,19 @@ def print_findings(rows: Sequence[FindingRow], label: Callable[[Finding | Stored
                      f"{finding.window_start:%Y-%m-%d %H:%M}", str(row.windows), finding.summary]
             table.add_row(*cells, *([label(finding)] if label else []))
         console.print(table)
+
+
+def print_suppressed(rows: Sequence[FindingRow]) -> None:
+    """Findings a suppression matched, apart from the others: what matched them and until when."""
+    if not rows:
+        return
+    table = Table(title=f"[dim]Suppressed[/] ({len(rows)})", title_justify="left", expand=True)
+    for column in ("Detection", "Principal", "Windows", "Suppression", "Until", "Reason"):
+        table.add_column(column)
+    for row in sorted(rows, key=lambda r: (r.finding.detection_name, r.finding.principal_name)):
+        finding, suppression = row.finding, row.finding.suppression
+        if suppression is None:
+            continue
+        table.add_row(finding.detection_name, finding.principal_name or finding.principal_id, str(row.windows),
+                      suppression.id, f"{suppression.until}", suppression.reason)
+    console.print(table)

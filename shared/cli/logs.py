@@ -14,12 +14,13 @@ from shared.catalog.loader import Catalog, load_catalog
 from shared.cli import exit_codes
 from shared.cli.common import console, errors, existing_folder, friendly_errors, parse_moment, utc_now
 from shared.cli.coverage_view import print_coverage
-from shared.cli.findings_view import print_findings, rows_of_findings
+from shared.cli.findings_view import print_findings, print_suppressed, rows_of_findings
 from shared.coverage import Coverage, detection_requirement, measure_coverage
 from shared.detect import CatalogRun, run_catalog
 from shared.logsource.database import LoadReport, LogDatabase
 from shared.logsource.embedded import EmbeddedLogSource
 from shared.settings import BY_NAME, read_setting
+from shared.suppressions.load import configured_suppressions
 from shared.text import moment, plural
 from shared.trail import trail
 from shared.trail_logicapp import logic_app_links, summary, trail_events
@@ -28,6 +29,8 @@ from shared.windows import slices
 LOGS = typer.Option(..., "--logs", help="Folder of log files: Log Analytics exports, Parquet or raw diagnostic JSON")
 NOW = typer.Option(None, "--now", help="The audit's 'now' (UTC); default: the current time")
 SINCE = typer.Option(None, "--since", help="Start of the audited range (UTC); default: a day before --now")
+SUPPRESSIONS = typer.Option(None, "--suppressions", help="Folder of suppression files; default: SUPPRESSIONS_PATH "
+                            "or the project's suppressions/")
 MAX_PROBLEMS_SHOWN = 20
 
 
@@ -85,6 +88,7 @@ def audit_catalog(catalog: Catalog, source: EmbeddedLogSource, since: datetime, 
 
 
 def detect(logs: Path = LOGS, now: str | None = NOW, since: str | None = SINCE,
+           suppressions: Path | None = SUPPRESSIONS,
            as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON")) -> None:
     """Run the whole detection catalog over a folder of logs and print the findings and the coverage (rows per
     table in the range; detections whose tables had no rows are "not evaluated", never "0 findings")."""
@@ -95,6 +99,8 @@ def detect(logs: Path = LOGS, now: str | None = NOW, since: str | None = SINCE,
         raise typer.BadParameter("--since must be before --now", param_hint="--since")
     report_to = errors if as_json else console  # --json keeps stdout for the findings
     with friendly_errors():
+        known_good = configured_suppressions(folder=existing_folder(suppressions, "--suppressions")
+                                             if suppressions else None)
         catalog = load_catalog()
         source = load_logs(logs, until)
         coverage = folder_coverage(catalog, source, start, until)
@@ -104,11 +110,16 @@ def detect(logs: Path = LOGS, now: str | None = NOW, since: str | None = SINCE,
                          f"to {moment(until)}; check the folder and --since/--now")
             raise typer.Exit(exit_codes.NO_DATA)
         run = audit_catalog(catalog, source, start, until)
+    findings = known_good.apply(run.findings, until)
     if as_json:
-        console.print_json(json.dumps([f.model_dump(mode="json") for f in run.findings]))
+        console.print_json(json.dumps([f.model_dump(mode="json") for f in findings]))
     else:
-        print_findings(rows_of_findings(run.findings))
-        console.print(f"{plural(len(run.findings), 'finding')} in {plural(run.windows, 'detection window')}")
+        shown = [f for f in findings if not f.suppression]
+        print_findings(rows_of_findings(shown))
+        print_suppressed(rows_of_findings(f for f in findings if f.suppression))
+        suppressed = len(findings) - len(shown)
+        console.print(f"{plural(len(shown), 'finding')} in {plural(run.windows, 'detection window')}"
+                      + (f", {suppressed} suppressed" if suppressed else ""))
     print_coverage(coverage, report_to)
     raise typer.Exit(exit_codes.FAILED if run.errors else exit_codes.NOT_EVALUATED if coverage.gaps
                      else exit_codes.OK)

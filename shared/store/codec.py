@@ -65,6 +65,8 @@ def finding_entity(finding: StoredFinding) -> tuple[dict[str, Any], bool]:
         value = getattr(finding, name)
         if value is not None:
             entity[name] = value
+    if finding.suppression is not None:
+        entity["suppression"] = to_json_property(finding.suppression.model_dump(mode="json"), 8_000)[0]
     entity["evidence_trimmed"] = finding.evidence_trimmed or trimmed
     return entity, entity["evidence_trimmed"]
 
@@ -76,6 +78,7 @@ def finding_from_entity(entity: dict[str, Any]) -> StoredFinding:
             data[name] = json.loads(entity[name])
     for name in _DATETIMES:
         data[name] = plain_datetime(entity.get(name))
+    data["suppression"] = json.loads(entity["suppression"]) if entity.get("suppression") else None
     return StoredFinding.model_validate(data)
 
 

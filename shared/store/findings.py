@@ -35,7 +35,7 @@ from shared.store.codec import (
     shard,
 )
 from shared.store.keys import utc
-from shared.store.model import COMMENT_MAX, StoredFinding, UpsertResult, check_status
+from shared.store.model import COMMENT_MAX, StoredFinding, UpsertResult, check_triage_status
 from shared.store.outbox import enqueue
 
 MAX_ATTEMPTS = 5
@@ -70,6 +70,17 @@ def _min(*values: datetime | None) -> datetime | None:
 def _max(*values: datetime | None) -> datetime | None:
     present = [utc(value) for value in values if value is not None]
     return max(present) if present else None
+
+
+def _apply_suppression(stored: StoredFinding, latest: Finding, kind: str) -> tuple[StoredFinding, str]:
+    """A finding a live suppression matches is `suppressed` (a new one is not announced); a suppressed one that
+    fires again with no live suppression matching it (expired, removed) is new again and announced."""
+    if latest.suppression is not None:
+        suppressed = stored.model_copy(update={"status": "suppressed", "suppression": latest.suppression})
+        return suppressed, "suppressed" if kind == "new" else kind
+    if stored.status == "suppressed":
+        return stored.model_copy(update={"status": "new", "suppression": None}), "new"
+    return stored, kind
 
 
 class FindingWrites(StoreBase):
@@ -133,7 +144,8 @@ class FindingWrites(StoreBase):
         if state.entity is None:
             stored = StoredFinding(id=finding_id, **facts, first_seen=first_seen, last_seen=last_seen,
                                    first_detected=now, last_detected=now, occurrences=len(fresh))
-            kind, old_index = "new", set()
+            stored, kind = _apply_suppression(stored, latest, "new")
+            old_index = set()
             entity, _ = finding_entity(stored)
             operations.append(("create", entity))
         else:
@@ -145,6 +157,7 @@ class FindingWrites(StoreBase):
                           occurrences=len(state.occurrences) + len(fresh))
             stored = previous.model_copy(update=update)
             kind, old_index = "recurring", index_keys(previous)
+            stored, kind = _apply_suppression(stored, latest, kind)
             entity, _ = finding_entity(stored)
             operations.append(("update", entity, {"mode": UpdateMode.REPLACE, "etag": state.entity.metadata["etag"],
                                                   "match_condition": MatchConditions.IfNotModified}))
@@ -174,7 +187,7 @@ class FindingWrites(StoreBase):
 
     def triage(self, finding_id: str, status: str, comment: str, by: str, now: datetime) -> StoredFinding:
         """Record an analyst's decision; KeyError for an unknown id, ValueError for a bad status or comment."""
-        check_status(status)
+        check_triage_status(status)
         if len(comment) > COMMENT_MAX:
             raise ValueError(f"comment is longer than {COMMENT_MAX} characters")
         if not by:

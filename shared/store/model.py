@@ -8,10 +8,12 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, Field
 
+from shared.findings import SuppressedBy
 from shared.severity import Severity
 
-Status = Literal["new", "acknowledged", "resolved", "false_positive"]
-STATUSES: tuple[str, ...] = get_args(Status)
+TriageStatus = Literal["new", "acknowledged", "resolved", "false_positive"]  # what an analyst may set
+Status = Literal[TriageStatus, "suppressed"]  # suppressed: only by a suppression file (shared/suppressions)
+STATUSES: tuple[str, ...] = (*get_args(TriageStatus), "suppressed")
 RunStatus = Literal["running", "succeeded", "partial", "failed", "abandoned"]
 COMMENT_MAX = 4000
 
@@ -20,6 +22,14 @@ def check_status(status: str) -> Status:
     """The status itself, or ValueError naming the valid ones."""
     if status not in STATUSES:
         raise ValueError(f"unknown status {status!r}; expected one of {', '.join(STATUSES)}")
+    return status  # type: ignore[return-value]
+
+
+def check_triage_status(status: str) -> TriageStatus:
+    """A status an analyst may set: `suppressed` comes only from a suppression file."""
+    if check_status(status) not in get_args(TriageStatus):
+        raise ValueError(f"status {status} is set only by a suppression file, not by triage "
+                         "(see `wiaudit findings suppress`)")
     return status  # type: ignore[return-value]
 
 
@@ -41,6 +51,7 @@ class StoredFinding(BaseModel):
     evidence: dict[str, Any] = Field(default_factory=dict, description="JSON form of the query's output row")
     context: dict[str, Any] | None = None
     status: Status = "new"
+    suppression: SuppressedBy | None = Field(None, description="The suppression that matched, while suppressed")
     comment: str = ""
     triaged_by: str | None = None
     triaged_at: datetime | None = None
@@ -53,7 +64,7 @@ class StoredFinding(BaseModel):
 class Triage(BaseModel):
     """An analyst's decision about a finding (the HTTP API's request body)."""
 
-    status: Status
+    status: TriageStatus
     comment: str = Field("", max_length=COMMENT_MAX)
     by: str = Field(min_length=1, max_length=256)
 
@@ -99,6 +110,7 @@ class UpsertResult:
     """Finding ids by what the upsert did to them, and how many table transactions it took."""
 
     new: list[str] = field(default_factory=list)
+    suppressed: list[str] = field(default_factory=list)  # first stored, already matched by a suppression
     recurring: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     conflicted: list[str] = field(default_factory=list)  # kept changing while being stored: not stored this time

@@ -33,7 +33,8 @@ class Outbox(StoreBase):
     def pending_notifications(self, channel: str) -> list[StoredFinding]:
         """Findings waiting for this channel, most severe and newest first.
 
-        An id whose finding is not stored (yet) stays pending and is not returned.
+        An id whose finding is not stored (yet) stays pending and is not returned; a finding suppressed since it
+        was queued is not returned either (a suppressed finding is never announced).
         """
         rows = self._query(self.outbox, "PartitionKey eq @pk", {"pk": key_part("o", channel)},
                            select=["id", "channel"])
@@ -41,7 +42,7 @@ class Outbox(StoreBase):
         for row in rows:
             if row.get("channel") == channel:
                 finding = self.get_finding(row["id"])  # type: ignore[attr-defined]
-                if finding is not None:
+                if finding is not None and finding.status != "suppressed":
                     found.append(finding)
         found.sort(key=lambda f: f.last_detected, reverse=True)
         found.sort(key=lambda f: severity_rank(f.severity), reverse=True)
