@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from shared.cli import audit, credentials, detections, directory, logs, sample
+from shared.cli import audit, credentials, detections, directory, logs, sample, suppress
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Audit Microsoft Entra workload identities: service principals and managed identities.")
@@ -13,6 +13,7 @@ app.add_typer(directory.app, name="directory")
 logs.register(app)
 sample.register(app)
 audit.register(app)
+suppress.register(audit.findings_app)
 credentials.register(app)
 
 
