@@ -4,6 +4,7 @@ engine, its directory snapshot."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
@@ -11,11 +12,13 @@ from pathlib import Path
 
 import pytest
 from azure.data.tables import UpdateMode
+from fakes import RecordingNotifier
 
 from shared.audit.pipeline import AuditConfig, AuditPipeline
 from shared.catalog.model import Detection
 from shared.catalog.rule_files import parse_rule_file
 from shared.directory.port import SnapshotFileDirectory
+from shared.notify.teams_card import teams_message
 from shared.sample_tenant.generator import SAMPLE_NOW
 from shared.store.findings import MAX_ATTEMPTS
 from shared.store.tables import TableFindingStore
@@ -36,8 +39,8 @@ def failures() -> Detection:
     return _detection("sp_signin_failures")
 
 
-def _pipeline(store, detections, source, directory, *, days: int = 2, now=SAMPLE_NOW) -> AuditPipeline:
-    return AuditPipeline(list(detections), source, directory, store, [], clock=lambda: now,
+def _pipeline(store, detections, source, directory, *, days: int = 2, now=SAMPLE_NOW, notifiers=()) -> AuditPipeline:
+    return AuditPipeline(list(detections), source, directory, store, list(notifiers), clock=lambda: now,
                          config=AuditConfig(max_lookback=days * DAY), checks=[])
 
 
@@ -46,7 +49,8 @@ def test_windows_skipped_by_the_maximum_lookback_are_an_error_of_the_run(finding
     midnight = SAMPLE_NOW.replace(hour=0)
     finding_store.set_checkpoint(failures.id, midnight - 10 * DAY)
     directory = SnapshotFileDirectory(sample_tenant / "directory.json")
-    outcome = _pipeline(finding_store, [failures], sample_source, directory).run()
+    teams = RecordingNotifier("teams")
+    outcome = _pipeline(finding_store, [failures], sample_source, directory, notifiers=[teams]).run()
 
     assert outcome.run.status == "partial"
     assert outcome.run.windows[failures.id] == [(midnight - 2 * DAY, midnight - DAY), (midnight - DAY, midnight)]
@@ -55,6 +59,11 @@ def test_windows_skipped_by_the_maximum_lookback_are_an_error_of_the_run(finding
         "than MAX_LOOKBACK_DAYS (2 days)")
     assert finding_store.get_run(outcome.run.id).status == "partial"
     assert finding_store.get_checkpoint(failures.id) == midnight
+    [digest] = teams.sent
+    assert [(section.title, section.lines) for section in digest.sections] == [("Not audited", [
+        f"{failures.name}: {outcome.run.errors[f'skipped:{failures.id}']}"])]
+    card = json.dumps(teams_message(digest))
+    assert "Service principal sign-in failures: 8 windows from 2026-03-05 00:00 UTC" in card
 
     again = _pipeline(finding_store, [failures], sample_source, directory, now=SAMPLE_NOW + DAY).run()
     assert again.run.status == "succeeded" and again.run.errors == {}

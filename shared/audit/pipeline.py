@@ -26,7 +26,7 @@ from shared.directory.port import Directory
 from shared.findings import Finding
 from shared.logsource.base import IncompleteResult, LogQueryError, LogSource
 from shared.notify.changes import TREND_RUNS, TrendPoint, digest_changes, open_counts, open_ids
-from shared.notify.port import Digest, NotificationError, Notifier
+from shared.notify.port import Digest, DigestSection, NotificationError, Notifier
 from shared.posture.catalog import PostureCheck, load_checks
 from shared.posture.hygiene import CredentialHygiene, credential_hygiene
 from shared.posture.model import CredentialRecord
@@ -35,6 +35,8 @@ from shared.store.model import DigestBaseline, FindingState, RunRecord
 from shared.store.tables import TableFindingStore
 from shared.suppressions.load import Suppressions
 from shared.text import duration, join_list, moment, plural
+
+SKIPPED = "skipped:"  # run.errors key prefix: windows of a detection that MAX_LOOKBACK_DAYS left unaudited
 
 
 @dataclass(frozen=True)
@@ -142,7 +144,7 @@ class AuditPipeline:
                                self.config.max_lookback)
         run.windows[detection.id] = windows
         if skipped := skipped_windows(detection.frequency, checkpoint, windows):
-            run.errors[f"skipped:{detection.id}"] = (
+            run.errors[SKIPPED + detection.id] = (
                 f"{plural(len(skipped), 'window')} from {moment(skipped[0][0])} to {moment(skipped[-1][1])} not "
                 f"audited: the last run was longer ago than MAX_LOOKBACK_DAYS ({duration(self.config.max_lookback)})")
         self.progress(f"{detection.name}: {plural(len(windows), 'window')}")
@@ -249,7 +251,8 @@ class AuditPipeline:
             digest = Digest(generated_at=now, run_id=run.id, findings=pending,
                             findings_query=f"/api/findings?since={since:%Y-%m-%dT%H:%M:%SZ}", hygiene=hygiene,
                             changes=digest_changes(states, pending, self.store.last_digest(notifier.channel)),
-                            trend=trend, base_url=self.config.public_base_url)
+                            trend=trend, base_url=self.config.public_base_url,
+                            sections=skipped_section(run, {d.id: d.name for d in self.detections}))
             try:
                 notifier.send(digest)
             except NotificationError as error:
@@ -259,6 +262,13 @@ class AuditPipeline:
             self.store.record_digest(notifier.channel, DigestBaseline(at=now, run_id=run.id, open_ids=open_ids(states)))
             delivered[notifier.channel] = len(pending)
         return delivered
+
+
+def skipped_section(run: RunRecord, names: Mapping[str, str]) -> list[DigestSection]:
+    """The digest's note of the windows this run left unaudited (MAX_LOOKBACK_DAYS), if it left any."""
+    lines = [f"{names.get(key.removeprefix(SKIPPED), key.removeprefix(SKIPPED))}: {message}"
+             for key, message in run.errors.items() if key.startswith(SKIPPED)]
+    return [DigestSection(title="Not audited", lines=lines, severity="Medium")] if lines else []
 
 
 def _not_stored(conflicted: Sequence[str]) -> str:
