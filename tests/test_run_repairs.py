@@ -122,3 +122,25 @@ def test_a_detection_whose_findings_keep_conflicting_keeps_its_checkpoint(findin
     assert finding_store.get_checkpoint(failures.id) == midnight - DAY
     assert finding_store.get_checkpoint(credentials.id) == midnight
     assert set(outcome.run.errors) == {failures.id}
+
+
+def test_findings_stored_during_a_directory_outage_get_context_and_severity_from_the_next_inventory(
+        finding_store, sample_source, sample_tenant, tmp_path):
+    owners = _detection("owner_added_to_workload_identity")
+    scenarios = json.loads((sample_tenant / "manifest.json").read_text())["scenarios"]
+    automation = next(s for s in scenarios if s["id"] == "owner-of-privileged-application")["principal_id"]
+    outage = _pipeline(finding_store, [owners], sample_source, SnapshotFileDirectory(tmp_path / "missing.json"),
+                       days=7).run()
+    assert outage.run.status == "partial" and "does not exist" in outage.run.errors["inventory"]
+    [finding] = [f for i in outage.new_findings if (f := finding_store.get_finding(i)).principal_id == automation]
+    assert (finding.context, finding.severity) == (None, "Medium")
+    assert set(finding_store.unenriched()) == set(outage.new_findings)
+
+    later = _pipeline(finding_store, [owners], sample_source, SnapshotFileDirectory(sample_tenant / "directory.json"),
+                      days=7).run()
+    assert later.run.status == "succeeded" and later.run.windows[owners.id] == []  # nothing new was detected
+    enriched = finding_store.get_finding(finding.id)
+    assert enriched.context["directory_roles"] == ["Global Administrator"] and enriched.severity == "High"
+    assert finding_store.unenriched() == []
+    high, _ = finding_store.query_findings(min_severity="High")
+    assert [f.id for f in high] == [finding.id]  # the index follows the raised severity

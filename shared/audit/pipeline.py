@@ -99,6 +99,8 @@ class AuditPipeline:
             self.store.start_run(run)
             detected = [self._detect(detection, run, now) for detection in self.detections]
             index = self._inventory(run)
+            if index is not None:
+                self._enrich_late(index, run)
             for item in detected:
                 self._keep_lease(run)
                 outcome.new_findings += self._persist(item, index, run, now)
@@ -178,7 +180,20 @@ class AuditPipeline:
             run.errors["inventory"] = f"{type(error).__name__}: {error}"
             return None
 
+    def _enrich_late(self, index: DirectoryIndex, run: RunRecord) -> None:
+        """Give the findings stored while the directory could not be read their context, and the privileged
+        severity it calls for; one that keeps changing, or a store error, waits for the next run."""
+        detections = {detection.id: detection for detection in self.detections}
+        try:
+            for finding_id in self.store.unenriched():
+                self.store.enrich_stored(finding_id, lambda finding: apply_privileged_severity(
+                    detections.get(finding.detection_id), enrich([finding], index))[0])
+        except Exception as error:  # the store: the markers stay for the next run
+            run.errors["enrichment"] = f"{type(error).__name__}: {error}"
+
     def _persist(self, detected: _Detected, index: DirectoryIndex | None, run: RunRecord, now: datetime) -> list[str]:
+        if index is None:
+            self.store.mark_unenriched(finding.id for finding in detected.findings)
         findings = enrich(detected.findings, index) if index else detected.findings
         findings = self.suppressions.apply(apply_privileged_severity(detected.detection, findings), now)
         result = self.store.upsert_findings(findings, run.id, now)

@@ -33,12 +33,13 @@ from azure.data.tables import TableServiceClient
 from shared.settings import SettingsError, read_setting, require_setting
 from shared.store.credentials import CredentialInventory
 from shared.store.digests import DigestRecords
+from shared.store.enrichment import LateEnrichment
 from shared.store.outbox import Outbox
 from shared.store.query import FindingQueries
 from shared.store.runs import RunsAndLeases
 
 
-class TableFindingStore(FindingQueries, RunsAndLeases, Outbox, CredentialInventory, DigestRecords):
+class TableFindingStore(FindingQueries, RunsAndLeases, Outbox, CredentialInventory, DigestRecords, LateEnrichment):
     """Findings, runs, checkpoints, leases and the notification outbox in Table Storage.
 
     `channels` are the notification channels a new finding is queued for when first stored.
