@@ -11,7 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from azure.data.tables import UpdateMode
+from azure.data.tables import TableClient, UpdateMode
 from fakes import RecordingNotifier
 
 from shared.audit.pipeline import AuditConfig, AuditPipeline
@@ -20,6 +20,7 @@ from shared.catalog.rule_files import parse_rule_file
 from shared.directory.port import SnapshotFileDirectory
 from shared.notify.teams_card import teams_message
 from shared.sample_tenant.generator import SAMPLE_NOW
+from shared.store.codec import index_keys, index_rows
 from shared.store.findings import MAX_ATTEMPTS
 from shared.store.tables import TableFindingStore
 
@@ -144,3 +145,51 @@ def test_findings_stored_during_a_directory_outage_get_context_and_severity_from
     assert finding_store.unenriched() == []
     high, _ = finding_store.query_findings(min_severity="High")
     assert [f.id for f in high] == [finding.id]  # the index follows the raised severity
+
+
+class _DiesBeforeDeleting(TableClient):
+    """The index table of a process that is killed when it gets to deleting old index rows."""
+
+    def submit_transaction(self, operations, **kwargs):
+        if any(operation[0] == "delete" for operation in operations):
+            raise SystemExit("killed")
+        return super().submit_transaction(operations, **kwargs)
+
+    def delete_entity(self, *args, **kwargs):
+        raise SystemExit("killed")
+
+
+def _index_rows_of(store: TableFindingStore, finding_id: str) -> set[tuple[str, str]]:
+    return {(row["PartitionKey"], row["RowKey"]) for row in store.index.query_entities(
+        "id eq @id", parameters={"id": finding_id}, select=["PartitionKey", "RowKey"])}
+
+
+def test_index_rows_left_by_a_crash_are_deleted_when_read_and_rows_being_written_are_not(
+        finding_store, azurite, make_finding):
+    first = make_finding("sp1")
+    finding_store.upsert_findings([first], "run-1", SAMPLE_NOW)
+    before = _index_rows_of(finding_store, first.id)
+    crashing = TableFindingStore(finding_store.service, prefix=finding_store.prefix, channels=finding_store.channels)
+    crashing.index = _DiesBeforeDeleting.from_connection_string(azurite.connection_string,
+                                                                table_name=finding_store.index.table_name)
+    with pytest.raises(SystemExit):
+        crashing.upsert_findings([make_finding("sp1", day=1)], "run-2", SAMPLE_NOW + DAY)
+    current = index_keys(finding_store.get_finding(first.id))
+    assert _index_rows_of(finding_store, first.id) == before | current and not before & current
+
+    found, _ = finding_store.query_findings()  # reads the status partitions
+    assert [f.occurrences for f in found] == [2]
+    left = _index_rows_of(finding_store, first.id)
+    assert {key for key in left if key[0].startswith("s~")} == {key for key in current if key[0].startswith("s~")}
+    finding_store.query_findings(detection=first.detection_id)
+    finding_store.query_findings(principal=first.principal_id)
+    finding_store.query_findings(principal=first.principal_name)
+    finding_store.query_findings(min_severity="Informational")
+    assert _index_rows_of(finding_store, first.id) == current
+
+    acknowledged = finding_store.get_finding(first.id).model_copy(update={"status": "acknowledged"})
+    being_written = {(row["PartitionKey"], row["RowKey"]) for row in index_rows(acknowledged)} - current
+    for row in index_rows(acknowledged):  # a triage that has written its index rows, not yet the finding
+        finding_store.index.upsert_entity(row)
+    assert finding_store.query_findings(status="acknowledged")[0] == []
+    assert being_written <= _index_rows_of(finding_store, first.id)

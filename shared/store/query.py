@@ -7,12 +7,16 @@ at or above min_severity, else all four status partitions — and merges the cho
 by row key (every finding is in exactly one partition of the severity and status indexes, so
 the merge is complete and duplicate-free). The other filters are checked on the small index
 rows; each surviving candidate is read by id and checked again, which also skips index rows
-left stale by a crash. The position is the last row key returned, carried in an HMAC-signed
-continuation token bound to the store's secret and to the query's filters.
+left stale by a crash, and deletes those that are provably stale: not among the finding's index
+rows now, and written before the finding's last write (a write puts the index rows of its new state
+down before the finding, so a row of a state being written is never older than the finding).
+The position is the last row key returned, carried in an HMAC-signed continuation token bound
+to the store's secret and to the query's filters.
 """
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,8 +25,13 @@ from itertools import islice
 from operator import itemgetter
 from typing import Any
 
+from azure.core.exceptions import HttpResponseError
+from azure.data.tables import TableEntity
+
 from shared.severity import SEVERITIES, severity_rank
 from shared.store.base import StoreBase
+from shared.store.batch import delete
+from shared.store.codec import finding_from_entity, index_keys, shard
 from shared.store.findings import FindingWrites
 from shared.store.keys import (
     at_or_after,
@@ -38,8 +47,8 @@ from shared.store.model import STATUSES, StoredFinding, check_status
 
 MAX_LIMIT = 1000
 FETCH_THREADS = 8
-_INDEX_COLUMNS = ["PartitionKey", "RowKey", "id", "last_detected", "severity_rank", "status", "detection_id",
-                  "principal_id", "principal_name"]
+_INDEX_COLUMNS = ["PartitionKey", "RowKey", "Timestamp", "id", "last_detected", "severity_rank", "status",
+                  "detection_id", "principal_id", "principal_name"]
 
 
 class _Filters:
@@ -99,16 +108,31 @@ class FindingQueries(FindingWrites, StoreBase):
                       if filters.matches(row["status"], row["severity_rank"], row["detection_id"],
                                          {row["principal_id"], row["principal_name"]}, row["last_detected"]))
         page: list[tuple[str, StoredFinding]] = []
+        stale: list[tuple[str, str]] = []
+        token = None
         with ThreadPoolExecutor(max_workers=FETCH_THREADS) as pool:
-            while chunk := list(islice(candidates, limit + 1 - len(page))):
-                for row, finding in zip(chunk, pool.map(self.get_finding, [row["id"] for row in chunk]), strict=True):
+            while token is None and (chunk := list(islice(candidates, limit + 1 - len(page)))):
+                for row, entity in zip(chunk, pool.map(self._finding_row, [row["id"] for row in chunk]), strict=True):
+                    finding = finding_from_entity(entity) if entity is not None else None
                     if finding is None or not self._current(row, finding, filters):
+                        if finding is not None and _orphan(row, entity, finding):
+                            stale.append((row["PartitionKey"], row["RowKey"]))
                         continue  # a stale index row (crash between writes): the finding has moved on
                     if len(page) == limit:
                         token = encode_continuation(self._secret(), digest, page[-1][0])
-                        return [found for _, found in page], token
+                        break
                     page.append((row["RowKey"], finding))
-        return [found for _, found in page], None
+        self._drop_orphans(stale)
+        return [found for _, found in page], token
+
+    def _finding_row(self, finding_id: str) -> TableEntity | None:
+        entity = self._get(self.findings, shard(finding_id), finding_id) if finding_id else None
+        return entity if entity is not None and entity.get("kind") == "finding" else None
+
+    def _drop_orphans(self, keys: list[tuple[str, str]]) -> None:
+        """Delete index rows a crash left behind; a failure here is not the reader's: the next read tries again."""
+        with contextlib.suppress(HttpResponseError):
+            delete(self.index, keys, self.transactions)
 
     def _index_rows(self, partition: str, lower: str, upper: str, limit: int) -> Iterator[dict[str, Any]]:
         return iter(self._query(self.index, "PartitionKey eq @pk and RowKey gt @lo and RowKey lt @hi",
@@ -123,3 +147,9 @@ class FindingQueries(FindingWrites, StoreBase):
                 and filters.matches(finding.status, severity_rank(finding.severity), finding.detection_id,
                                     {finding.principal_id.lower(), finding.principal_name.lower()},
                                     finding.last_detected))
+
+
+def _orphan(row: TableEntity, entity: TableEntity, finding: StoredFinding) -> bool:
+    """An index row of an older state of the finding: not one of its rows now, and older than its last write."""
+    return ((row["PartitionKey"], row["RowKey"]) not in index_keys(finding)
+            and row.metadata["timestamp"] < entity.metadata["timestamp"])
