@@ -295,10 +295,58 @@ def test_triage_locally_needs_by_and_ignores_a_principal_header(client, seeded):
     assert response.json()["triaged_by"] == "bob"
 
 
+def test_a_patch_changes_only_what_it_sends_and_each_change_is_in_the_history(client, seeded):
+    url = f"/api/findings/{seeded['sp1']}"
+    client.patch(url, json={"status": "acknowledged", "comment": "asked the owner", "by": "alice"})
+    response = client.patch(url, json={"status": "resolved", "by": "bob"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["status"], body["comment"], body["triaged_by"]) == ("resolved", "asked the owner", "bob")
+    response = client.patch(url, json={"comment": "secret rotated on the 3rd", "by": "carol"})
+    body = response.json()
+    assert (body["status"], body["comment"]) == ("resolved", "secret rotated on the 3rd")
+    assert body["history"] == [
+        {"at": "2024-06-01T12:00:00Z", "by": "alice", "field": "status", "from": "new", "to": "acknowledged",
+         "comment": "asked the owner"},
+        {"at": "2024-06-01T12:00:00Z", "by": "bob", "field": "status", "from": "acknowledged", "to": "resolved",
+         "comment": ""},
+        {"at": "2024-06-01T12:00:00Z", "by": "carol", "field": "comment", "from": None, "to": None,
+         "comment": "secret rotated on the 3rd"},
+    ]
+    assert client.get(url).json()["history"] == body["history"]
+
+
+def test_if_match_with_a_stale_etag_is_412_and_changes_nothing(client, seeded):
+    url = f"/api/findings/{seeded['sp2']}"
+    read = client.get(url)
+    etag = read.headers["ETag"]
+    assert etag.startswith('"') and etag.endswith('"') and len(etag) > 2
+    first = client.patch(url, json={"status": "acknowledged", "by": "alice"}, headers={"If-Match": etag})
+    assert first.status_code == 200 and first.headers["ETag"] != etag
+    assert client.get(url).headers["ETag"] == first.headers["ETag"]
+    stale = client.patch(url, json={"status": "false_positive", "by": "bob"}, headers={"If-Match": etag})
+    assert stale.status_code == 412 and "changed since you read it" in stale.json()["detail"]
+    assert stale.headers["ETag"] == first.headers["ETag"]
+    assert client.patch(url, json={"status": "false_positive", "by": "bob"},
+                        headers={"If-Match": "W/" + first.headers["ETag"]}).status_code == 412  # weak never matches
+    assert client.patch(url, json={"status": "false_positive", "by": "bob"},
+                        headers={"If-Match": "no-quotes"}).status_code == 422
+    current = client.get(url).json()
+    assert (current["status"], len(current["history"])) == ("acknowledged", 1)
+    listed = f'"0000", {first.headers["ETag"]}'
+    response = client.patch(url, json={"status": "false_positive", "by": "bob"}, headers={"If-Match": listed})
+    assert response.status_code == 200 and response.json()["status"] == "false_positive"
+    response = client.patch(url, json={"comment": "nightly job", "by": "bot"}, headers={"If-Match": "*"})
+    assert response.status_code == 200 and response.json()["comment"] == "nightly job"
+    assert client.patch("/api/findings/" + "f" * 32, json={"comment": "x", "by": "a"},
+                        headers={"If-Match": etag}).status_code == 404
+
+
 def test_bad_triage_bodies_are_422_and_unknown_ids_404(client, seeded):
     finding_id = seeded["sp2"]
     for body in ({"status": "closed", "by": "a"}, {"by": "a"}, {"status": "resolved", "by": ""},
-                 {"status": "resolved", "by": "a", "extra": 1}, {"status": "resolved", "by": "a", "comment": 5},
+                 {"comment": "", "by": "a"}, {"status": "resolved", "by": "a", "extra": 1},
+                 {"status": "resolved", "by": "a", "comment": 5},
                  {"status": "resolved", "by": "a", "comment": "x" * 4001}, {"status": "resolved", "by": "a" * 257},
                  [], "resolved"):
         response = client.patch(f"/api/findings/{finding_id}", json=body)

@@ -15,7 +15,7 @@ from shared.notify.changes import digest_changes
 from shared.notify.email import email_message
 from shared.notify.port import Digest, DigestSection
 from shared.notify.teams_card import MAX_MESSAGE_BYTES, serialize, teams_message
-from shared.store.model import DigestBaseline, FindingState, StoredFinding
+from shared.store.model import DigestBaseline, FindingState, StoredFinding, Triage
 
 NOW = datetime(2026, 3, 15, 6, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -66,7 +66,7 @@ def test_headline_and_trend_follow_the_delivered_digests_over_several_runs(findi
     assert first.changes.since is None and first.changes.new == {"High": 1, "Medium": 1, "Low": 0, "Informational": 1}
     assert "First digest: 2 new High or Medium." in _texts(teams_message(first))
 
-    finding_store.triage(high.id, "resolved", "rotated", "ana@contoso.com", NOW - 3 * DAY)
+    finding_store.triage(high.id, Triage(status="resolved", comment="rotated", by="ana@contoso.com"), NOW - 3 * DAY)
     second_high = make_finding("sp4", severity="High")
     finding_store.upsert_findings([second_high], "day-2", NOW - 3 * DAY)
     _audit(finding_store, teams, NOW - 3 * DAY)
@@ -79,7 +79,7 @@ def test_headline_and_trend_follow_the_delivered_digests_over_several_runs(findi
 
     # A delivery that fails does not move the baseline: the next digest still counts from the last delivered one.
     teams.failures = 1
-    finding_store.triage(high.id, "new", "fired again", "ana@contoso.com", NOW - 2 * DAY)
+    finding_store.triage(high.id, Triage(status="new", comment="fired again", by="ana@contoso.com"), NOW - 2 * DAY)
     finding_store.upsert_findings([make_finding("sp5", severity="Low")], "day-3", NOW - 2 * DAY)
     failed = _audit(finding_store, teams, NOW - 2 * DAY)
     assert "notify:teams" in failed.run.errors and len(teams.sent) == 2

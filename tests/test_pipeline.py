@@ -17,6 +17,7 @@ from shared.logsource.embedded import EmbeddedLogSource
 from shared.posture.catalog import load_checks
 from shared.sample_tenant.generator import SAMPLE_NOW
 from shared.sample_tenant.manifest import Manifest
+from shared.store.model import Triage
 from shared.store.tables import TableFindingStore
 
 CATALOG = list(load_catalog())
@@ -165,3 +166,23 @@ def test_detection_parameters_from_settings_reach_the_query(tenant, source, find
     other.ensure_tables()
     # payroll-sync's last sign-in was 7 h before the backdoor credential: outside a 1 h lookback
     assert payroll_findings(other, AuditConfig(max_lookback=2 * DAY, parameters=overrides)) == []
+
+
+def test_a_resolved_finding_that_fires_again_is_new_counted_and_in_the_next_digest(tenant, source, finding_store):
+    teams = RecordingNotifier("teams")
+    first = _pipeline(tenant, source, finding_store, [teams], now=SAMPLE_NOW - DAY).run()
+    for finding_id in first.new_findings:
+        finding_store.triage(finding_id, Triage(status="resolved", comment="looked fine", by="alice"), SAMPLE_NOW - DAY)
+    second = _pipeline(tenant, source, finding_store, [teams]).run()
+    stored = [finding_store.get_finding(finding_id) for finding_id in first.new_findings]
+    reopened = {finding.id: finding for finding in stored if finding.status == "new"}
+    assert reopened, "the sample tenant has findings that fire on consecutive days"
+    for finding in reopened.values():
+        assert finding.last_detected == SAMPLE_NOW and finding.comment == "looked fine"
+        assert [(entry.by, entry.to) for entry in finding.history] == [("alice", "resolved"), ("wiaudit", "new")]
+    assert all(finding.last_detected < SAMPLE_NOW for finding in stored if finding.id not in reopened)
+    assert set(reopened) <= set(second.new_findings)
+    assert sum(counts["new"] for counts in second.run.counts.values()) == len(set(second.new_findings))
+    digest = teams.sent[-1]
+    assert set(reopened) <= {finding.id for finding in digest.findings}
+    assert digest.findings_query == "GET /api/findings?since=" + SAMPLE_NOW.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared.findings import Finding
-from shared.store import StoredFinding, TableFindingStore
+from shared.store import FindingChanged, StoredFinding, TableFindingStore, Triage
 from shared.store.codec import shard
 
 NOW = datetime(2024, 5, 2, 7, 0, tzinfo=UTC)
@@ -56,7 +56,8 @@ def test_recurrence_updates_facts_and_count_but_keeps_triage(finding_store: Tabl
                                                             make_finding) -> None:
     first = make_finding(day=0)
     finding_store.upsert_findings([first], run_id="run1", now=NOW)
-    finding_store.triage(first.id, "acknowledged", "owner asked", by="alice", now=NOW + timedelta(hours=1))
+    finding_store.triage(first.id, Triage(status="acknowledged", comment="owner asked", by="alice"),
+                         NOW + timedelta(hours=1))
     second = make_finding(day=1, evidence={"count": 9}, last_seen=first.last_seen + timedelta(days=1))
     assert second.id == first.id and second.occurrence_id != first.occurrence_id
     later = NOW + timedelta(days=1)
@@ -131,19 +132,21 @@ def test_triage(finding_store: TableFindingStore, make_finding) -> None:
     finding = make_finding()
     finding_store.upsert_findings([finding], run_id="run1", now=NOW)
     at = NOW + timedelta(hours=2)
-    triaged = finding_store.triage(finding.id, "false_positive", "test tenant", by="bob", now=at)
+    triaged = finding_store.triage(finding.id, Triage(status="false_positive", comment="test tenant", by="bob"), at)
     assert triaged.status == "false_positive" and triaged.triaged_at == at and triaged.triaged_by == "bob"
     assert finding_store.get_finding(finding.id) == triaged
     assert finding_store.query_findings(status="new")[0] == []
     assert [f.id for f in finding_store.query_findings(status="false_positive")[0]] == [finding.id]
     assert [f.status for f in finding_store.query_findings(principal="sp1")[0]] == ["false_positive"]
-    with pytest.raises(ValueError, match="unknown status"):
-        finding_store.triage(finding.id, "closed", "", by="bob", now=at)
-    with pytest.raises(KeyError):
-        finding_store.triage("f" * 32, "resolved", "", by="bob", now=at)
+    with pytest.raises(ValueError, match="status"):
+        Triage(status="closed", by="bob")
     with pytest.raises(ValueError, match="comment"):
-        finding_store.triage(finding.id, "resolved", "x" * 5000, by="bob", now=at)
-    reopened = finding_store.triage(finding.id, "new", "", by="bob", now=at)
+        Triage(status="resolved", comment="x" * 5000, by="bob")
+    with pytest.raises(ValueError, match="a status, a comment or both"):
+        Triage(by="bob")
+    with pytest.raises(KeyError):
+        finding_store.triage("f" * 32, Triage(status="resolved", by="bob"), at)
+    reopened = finding_store.triage(finding.id, Triage(status="new", by="bob"), at)
     assert reopened.status == "new"
     assert len(finding_store.query_findings()[0]) == 1
 
@@ -154,12 +157,119 @@ def test_a_triage_between_read_and_write_is_not_overwritten(finding_store: Table
     later = NOW + timedelta(days=1)
     state = finding_store._read_states([first.id])[first.id]
     stale_plan = finding_store._plan(first.id, [second], state, "run2", later)
-    finding_store.triage(first.id, "resolved", "done", by="dave", now=NOW + timedelta(hours=1))
+    finding_store.triage(first.id, Triage(status="acknowledged", comment="on it", by="dave"), NOW + timedelta(hours=1))
     conflicted, _ = finding_store._write([stale_plan])  # the ETag no longer matches
     assert conflicted == {first.id}
-    assert finding_store.get_finding(first.id).status == "resolved"
+    assert finding_store.get_finding(first.id).status == "acknowledged"
     result = finding_store.upsert_findings([second], run_id="run2", now=later)  # re-reads, then writes
     stored = finding_store.get_finding(first.id)
-    assert result.recurring == [first.id] and stored.status == "resolved" and stored.occurrences == 2
-    assert [f.id for f in finding_store.query_findings(status="resolved")[0]] == [first.id]
+    assert result.recurring == [first.id] and stored.status == "acknowledged" and stored.occurrences == 2
+    assert [f.id for f in finding_store.query_findings(status="acknowledged")[0]] == [first.id]
     assert len(finding_store.query_findings()[0]) == 1  # the stale plan's index rows are skipped
+
+
+# --- triage history and recurrence --------------------------------------------------------------------------------
+
+
+def test_a_status_change_keeps_the_comment_and_every_change_is_in_the_history(finding_store: TableFindingStore,
+                                                                               make_finding) -> None:
+    finding = make_finding()
+    finding_store.upsert_findings([finding], run_id="run1", now=NOW)
+    first, second, third = (NOW + timedelta(hours=n) for n in (1, 2, 3))
+    finding_store.triage(finding.id, Triage(status="acknowledged", comment="asked the owner", by="alice"), first)
+    finding_store.triage(finding.id, Triage(comment="owner says it is the nightly job", by="bob"), second)
+    resolved = finding_store.triage(finding.id, Triage(status="resolved", by="carol"), third)
+    assert resolved.comment == "owner says it is the nightly job"  # a status change alone keeps the comment
+    assert (resolved.status, resolved.triaged_by, resolved.triaged_at) == ("resolved", "carol", third)
+    stored = finding_store.get_finding(finding.id)
+    assert stored == resolved
+    assert [entry.model_dump(by_alias=True) for entry in stored.history] == [
+        {"at": first, "by": "alice", "field": "status", "from": "new", "to": "acknowledged",
+         "comment": "asked the owner"},
+        {"at": second, "by": "bob", "field": "comment", "from": None, "to": None,
+         "comment": "owner says it is the nightly job"},
+        {"at": third, "by": "carol", "field": "status", "from": "acknowledged", "to": "resolved", "comment": ""},
+    ]
+    unchanged = finding_store.triage(finding.id, Triage(status="resolved", by="dave"), third + timedelta(hours=1))
+    assert unchanged == stored and len(finding_store.get_finding(finding.id).history) == 3
+
+
+def test_a_triage_at_a_stale_version_is_refused_and_changes_nothing(finding_store: TableFindingStore,
+                                                                     make_finding) -> None:
+    finding = make_finding()
+    finding_store.upsert_findings([finding], run_id="run1", now=NOW)
+    read_by_alice = finding_store.get_finding(finding.id)
+    read_by_bob = finding_store.get_finding(finding.id)
+    assert read_by_alice.version and read_by_alice.version == read_by_bob.version
+    alice = finding_store.triage(finding.id, Triage(status="resolved", comment="rotated", by="alice"), NOW,
+                                 expected_versions=frozenset({read_by_alice.version}))
+    assert alice.version != read_by_alice.version and alice.version == finding_store.get_finding(finding.id).version
+    with pytest.raises(FindingChanged) as refused:
+        finding_store.triage(finding.id, Triage(status="false_positive", by="bob"), NOW,
+                             expected_versions=frozenset({read_by_bob.version}))
+    assert refused.value.current.status == "resolved"
+    stored = finding_store.get_finding(finding.id)
+    assert (stored.status, stored.comment, len(stored.history)) == ("resolved", "rotated", 1)
+
+
+def test_without_a_version_concurrent_triages_both_land_in_the_history(finding_store: TableFindingStore,
+                                                                        make_finding) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    finding = make_finding()
+    finding_store.upsert_findings([finding], run_id="run1", now=NOW)
+    changes = [Triage(comment=f"note {n}", by=f"analyst{n}") for n in range(6)]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        list(pool.map(lambda change: finding_store.triage(finding.id, change, NOW), changes))
+    stored = finding_store.get_finding(finding.id)
+    assert sorted(entry.by for entry in stored.history) == [f"analyst{n}" for n in range(6)]
+
+
+def test_a_resolved_finding_that_fires_again_is_new_and_queued_for_the_digest(finding_store: TableFindingStore,
+                                                                               make_finding) -> None:
+    first = make_finding(day=0)
+    finding_store.upsert_findings([first], run_id="run1", now=NOW)
+    finding_store.mark_notified("teams", [first.id])
+    assert finding_store.pending_notifications("teams") == []
+    finding_store.triage(first.id, Triage(status="resolved", comment="secret rotated", by="alice"),
+                         NOW + timedelta(hours=1))
+    later = NOW + timedelta(days=1)
+    result = finding_store.upsert_findings([make_finding(day=1)], run_id="run2", now=later)
+    assert (result.new, result.reopened, result.recurring) == ([first.id], [first.id], [])
+    stored = finding_store.get_finding(first.id)
+    assert (stored.status, stored.comment, stored.occurrences) == ("new", "secret rotated", 2)
+    assert [(entry.by, entry.from_, entry.to) for entry in stored.history] == [
+        ("alice", "new", "resolved"), ("wiaudit", "resolved", "new")]
+    assert stored.history[-1].comment == "fired again in the window 2024-05-02 06:00 to 2024-05-03 06:00 UTC"
+    assert stored.history[-1].at == later
+    assert [f.id for f in finding_store.query_findings(status="new")[0]] == [first.id]
+    assert finding_store.query_findings(status="resolved")[0] == []
+    assert [f.id for f in finding_store.pending_notifications("teams")] == [first.id]
+    # an acknowledged finding that fires again stays acknowledged and is not announced again
+    finding_store.mark_notified("teams", [first.id])
+    finding_store.triage(first.id, Triage(status="acknowledged", by="alice"), later)
+    result = finding_store.upsert_findings([make_finding(day=2)], run_id="run3", now=later + timedelta(days=1))
+    assert (result.new, result.recurring) == ([], [first.id])
+    assert finding_store.get_finding(first.id).status == "acknowledged"
+    assert finding_store.pending_notifications("teams") == []
+
+
+def test_a_false_positive_reopens_too_but_a_rerun_of_an_old_window_does_not(finding_store: TableFindingStore,
+                                                                            make_finding) -> None:
+    first = make_finding(day=0)
+    finding_store.upsert_findings([first], run_id="run1", now=NOW)
+    finding_store.triage(first.id, Triage(status="false_positive", by="bob"), NOW)
+    again = finding_store.upsert_findings([first], run_id="run2", now=NOW + timedelta(hours=1))
+    assert again.unchanged == [first.id] and finding_store.get_finding(first.id).status == "false_positive"
+    result = finding_store.upsert_findings([make_finding(day=1)], run_id="run3", now=NOW + timedelta(days=1))
+    assert result.reopened == [first.id] and finding_store.get_finding(first.id).status == "new"
+
+
+def test_a_long_history_is_kept_across_properties(finding_store: TableFindingStore, make_finding) -> None:
+    finding = make_finding()
+    finding_store.upsert_findings([finding], run_id="run1", now=NOW)
+    for n in range(40):  # 40 x 4000 characters: more than one table property holds
+        finding_store.triage(finding.id, Triage(comment=f"{n:02d}" + "x" * 3998, by="alice"),
+                             NOW + timedelta(minutes=n))
+    stored = finding_store.get_finding(finding.id)
+    assert [entry.comment[:2] for entry in stored.history] == [f"{n:02d}" for n in range(40)]

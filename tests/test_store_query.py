@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.store import InvalidContinuation, TableFindingStore
+from shared.store import InvalidContinuation, TableFindingStore, Triage
 
 NOW = datetime(2024, 5, 10, 7, 0, tzinfo=UTC)
 SEVERITY = ["Informational", "Low", "Medium", "High"]
@@ -69,7 +69,7 @@ def test_each_filter(populated: TableFindingStore, filters, predicate) -> None:
 def test_status_filter_follows_triage(finding_store: TableFindingStore, make_finding) -> None:
     populated = populate(finding_store, make_finding)
     target = everything(populated)[5]
-    populated.triage(target.id, "resolved", "fixed", by="carol", now=NOW + timedelta(days=1))
+    populated.triage(target.id, Triage(status="resolved", comment="fixed", by="carol"), NOW + timedelta(days=1))
     assert [f.id for f in populated.query_findings(status="resolved")[0]] == [target.id]
     assert target.id not in {f.id for f in populated.query_findings(status="new", limit=1000)[0]}
     assert len(everything(populated)) == 24

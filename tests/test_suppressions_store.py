@@ -14,6 +14,7 @@ from shared.catalog.loader import load_catalog, rule_names
 from shared.directory.port import SnapshotFileDirectory
 from shared.findings import SuppressedBy
 from shared.sample_tenant.generator import SAMPLE_NOW
+from shared.store.model import Triage
 from shared.suppressions.load import load_suppressions
 
 NOW = datetime(2024, 5, 10, tzinfo=UTC)
@@ -60,7 +61,7 @@ def test_triage_cannot_set_suppressed(finding_store, make_finding):
     finding = make_finding("sp1")
     finding_store.upsert_findings([finding], "run-1", NOW)
     with pytest.raises(ValueError, match="only by a suppression file"):
-        finding_store.triage(finding.id, "suppressed", "", "bob", NOW)
+        finding_store.triage(finding.id, Triage(status="suppressed", by="bob"), NOW)
 
 
 def test_the_pipeline_applies_suppressions_and_counts_them(sample_tenant, sample_source, finding_store,

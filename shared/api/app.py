@@ -21,6 +21,13 @@ The key check and a body-size limit (64 KiB, 413) come first, in a pure ASGI mid
 key like the rest of the catch-all function. There is no Swagger UI: it would load its scripts from
 a CDN, and in Azure its assets would need the function key; point any OpenAPI viewer at the document.
 
+Triage (PATCH /api/findings/{id}) changes only what the body sends (a status, a comment or both) and appends
+the change to the finding's `history`. GET and PATCH answer with an `ETag`; send it back in `If-Match` and the
+change applies only to that version of the finding: 412 (with the current ETag) if someone changed it since.
+Without `If-Match` (an automation that only adds a comment, say) the change applies to the finding as it is
+then: it is still written conditionally on the version read, re-read on conflict, and both changes are kept in
+the history; nothing is overwritten unseen. `If-Match: *` is the same as none (the finding exists or it is 404).
+
 Who triages (PATCH /api/findings/{id}) is decided by shared/api/identity.py: the signed-in person
 when Entra sign-in (App Service authentication) is on in Azure, else the body's `by`.
 
@@ -43,7 +50,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 from azure.core.exceptions import AzureError
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request, Security
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Path, Query, Request, Response, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
@@ -77,7 +84,7 @@ from shared.api.problems import (
 from shared.settings import SettingsError, read_setting
 from shared.severity import SEVERITIES, severity_rank
 from shared.store.keys import InvalidContinuation
-from shared.store.model import STATUSES, Status
+from shared.store.model import STATUSES, FindingChanged, Status, StoredFinding, Triage
 
 if TYPE_CHECKING:
     from shared.catalog.model import Detection as CatalogDetection
@@ -223,6 +230,23 @@ def _known_query(*names: str) -> Callable[[Request], None]:
                                 for name in repeated])
 
     return check
+
+
+ENTITY_TAG = re.compile(r'\s*(W/)?"([^"]*)"\s*')
+
+
+def _etag(finding: StoredFinding) -> str:
+    return f'"{finding.version}"'
+
+
+def _if_match(header: str | None) -> frozenset[str] | None:
+    """The versions an If-Match header accepts; None for no header or `*`. Weak tags never match (RFC 9110)."""
+    if header is None or header.strip() == "*":
+        return None
+    parsed = [ENTITY_TAG.fullmatch(tag) for tag in header.split(",")]
+    if not all(parsed):
+        raise invalid("header", "If-Match", 'give ETags as GET returns them, e.g. "3f2a..." (quotes included)')
+    return frozenset(match.group(2) for match in parsed if match and not match.group(1))
 
 
 def _detection(rule: CatalogDetection | PostureCheck) -> Detection:
@@ -372,27 +396,43 @@ def create_api(store_factory: Callable[[], TableFindingStore], *, api_key: str |
         return FindingPage(items=[Finding.model_validate(item) for item in items], continuation=token)
 
     @api.get("/findings/{finding_id}", response_model=Finding, responses=NOT_FOUND, tags=["findings"],
-             summary="One finding", dependencies=[Depends(_known_query())])
-    def get_finding(finding_id: str = Path(max_length=1000)) -> Finding:
+             summary="One finding (its ETag is what If-Match on PATCH expects)",
+             dependencies=[Depends(_known_query())])
+    def get_finding(response: Response, finding_id: str = Path(max_length=1000)) -> Finding:
         found = store().get_finding(finding_id) if FINDING_ID.fullmatch(finding_id) else None
         if found is None:
             raise _problem(404, f"no finding with id {finding_id!r}")
+        response.headers["ETag"] = _etag(found)
         return Finding.model_validate(found)
 
     @api.patch("/findings/{finding_id}", response_model=Finding, tags=["findings"],
-               summary="Triage a finding (status and comment; records who and when)",
+               summary="Triage a finding: change its status and/or add a comment (kept in its history)",
                responses={**NOT_FOUND, 403: {"model": Problem, "description": "Signed in without the triage role"},
-                          409: {"model": Problem, "description": "The finding kept changing"}},
+                          409: {"model": Problem, "description": "The finding kept changing"},
+                          412: {"model": Problem, "description": "If-Match names a version that is no longer "
+                                                                 "current (the response carries the current ETag)"}},
                dependencies=[Depends(_known_query())])
-    def triage_finding(body: TriageRequest, request: Request, finding_id: str = Path(max_length=1000)) -> Finding:
-        who = triage_actor(request.headers, body.by, easy_auth=easy_auth)
+    def triage_finding(body: TriageRequest, request: Request, response: Response,
+                       finding_id: str = Path(max_length=1000),
+                       if_match: str | None = Header(None, alias="If-Match", max_length=1000,
+                                                     description="The ETag of the finding as last read: the change "
+                                                                 "applies only to that version (412 otherwise)"),
+                       ) -> Finding:
+        change = Triage(by=triage_actor(request.headers, body.by, easy_auth=easy_auth), status=body.status,
+                        comment=body.comment)
+        expected = _if_match(if_match)
         if not FINDING_ID.fullmatch(finding_id):
             raise _problem(404, f"no finding with id {finding_id!r}")
         with _store_errors(not_found=f"no finding with id {finding_id!r}"):
             try:
-                updated = store().triage(finding_id, body.status, body.comment, who, as_utc(clock()))
+                updated = store().triage(finding_id, change, as_utc(clock()), expected)
+            except FindingChanged as changed:
+                raise HTTPException(412, detail=f"the finding changed since you read it (now {changed.current.status}"
+                                                "); GET it again and decide on what it says now",
+                                    headers={"ETag": _etag(changed.current)}) from None
             except RuntimeError as error:
                 raise _problem(409, str(error)) from None
+        response.headers["ETag"] = _etag(updated)
         return Finding.model_validate(updated)
 
     @api.get("/runs", response_model=RunPage, tags=["runs"], summary="Audit runs, newest first",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from shared.severity import Severity
 from shared.store.model import COMMENT_MAX, Status, TriageStatus
@@ -51,6 +51,20 @@ class Suppression(BaseModel):
     until: date = Field(description="It applies through this day (UTC)")
 
 
+class TriageEvent(BaseModel):
+    """One change to a finding's triage. `field` is `status` (from and to are statuses) or `comment` (a note
+    without a status change). Changes made by the audit itself (a resolved finding firing again) are by `wiaudit`."""
+
+    model_config = ConfigDict(from_attributes=True, populate_by_name=True)
+
+    at: UtcDatetime
+    by: str
+    field: Literal["status", "comment"]
+    from_: str | None = Field(None, alias="from")
+    to: str | None = None
+    comment: str = ""
+
+
 class Finding(BaseModel):
     """A detection that fired for one workload identity, with the analysts' triage."""
 
@@ -79,6 +93,7 @@ class Finding(BaseModel):
     last_detected: UtcDatetime = Field(description="When an audit stored it last; lists are newest first by this")
     occurrences: int = Field(1, description="Number of distinct windows it fired in")
     evidence_trimmed: bool = Field(False, description="Evidence or a text field was cut to fit the store")
+    history: list[TriageEvent] = Field(default_factory=list, description="Every triage change, oldest first")
 
 
 class FindingPage(BaseModel):
@@ -87,15 +102,22 @@ class FindingPage(BaseModel):
 
 
 class TriageRequest(BaseModel):
-    """An analyst's decision. `by` names the analyst when the caller has no signed-in identity
-    (an API key or a function key); with Entra sign-in (App Service authentication) the signed-in name is used."""
+    """An analyst's change: a status, a comment or both; what is not sent is kept (a status change keeps the
+    earlier comment). `by` names the analyst when the caller has no signed-in identity (an API key or a function
+    key); with Entra sign-in (App Service authentication) the signed-in name is used."""
 
     model_config = ConfigDict(extra="forbid")
 
-    status: TriageStatus
-    comment: str = Field("", max_length=COMMENT_MAX)
+    status: TriageStatus | None = None
+    comment: str | None = Field(None, min_length=1, max_length=COMMENT_MAX)
     by: str | None = Field(None, min_length=1, max_length=256,
                            description="Required unless the request carries a signed-in identity")
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> TriageRequest:
+        if self.status is None and self.comment is None:
+            raise ValueError("send a status, a comment or both")
+        return self
 
 
 class Run(BaseModel):

@@ -262,7 +262,7 @@ class AuditPipeline:
             if not pending:
                 continue
             self.progress(f"sending {plural(len(pending), 'finding')} to {notifier.channel}")
-            since = min(finding.first_detected for finding in pending)
+            since = min(finding.last_detected for finding in pending)  # a reopened finding was first stored long ago
             digest = Digest(generated_at=now, run_id=run.id, findings=pending,
                             findings_query=f"/api/findings?since={since:%Y-%m-%dT%H:%M:%SZ}", hygiene=hygiene,
                             changes=digest_changes(states, pending, self.store.last_digest(notifier.channel)),

@@ -26,20 +26,22 @@ from shared.findings import Finding
 from shared.store.base import StoreBase
 from shared.store.batch import Operation, delete, submit
 from shared.store.codec import (
+    etag_version,
     finding_entity,
     finding_from_entity,
     index_keys,
     index_rows,
     occurrence_key,
-    plain_datetime,
     shard,
 )
+from shared.store.history import apply_triage, reopen_on_recurrence
 from shared.store.keys import utc
-from shared.store.model import COMMENT_MAX, StoredFinding, UpsertResult, check_triage_status
+from shared.store.model import FindingChanged, StoredFinding, Triage, UpsertResult
 from shared.store.outbox import enqueue
 
 MAX_ATTEMPTS = 5
 BACKOFF = 0.2  # seconds before the second attempt at a conflicted finding, doubled for each one after
+TRIAGE_ATTEMPTS = 20  # analysts and automations changing one finding at once each get through, one at a time
 READ_THREADS = 8
 _FACTS = ("detection_id", "detection_name", "severity", "principal_id", "principal_name", "entities",
           "window_start", "window_end", "summary", "evidence", "context")
@@ -56,7 +58,7 @@ class _State:
 @dataclass
 class _Plan:
     id: str
-    kind: str  # new | recurring | unchanged
+    kind: str  # new | reopened | recurring | unchanged
     stored: StoredFinding | None = None
     operations: list[Operation] = field(default_factory=list)
     old_index: set[tuple[str, str]] = field(default_factory=set)
@@ -127,6 +129,8 @@ class FindingWrites(StoreBase):
             for fid, plan in plans.items():
                 if fid not in conflicted:
                     getattr(result, plan.kind).append(fid)
+                    if plan.kind == "reopened":
+                        result.new.append(fid)
             pending = sorted(conflicted)
         result.conflicted = pending
         return result
@@ -158,6 +162,9 @@ class FindingWrites(StoreBase):
             stored = previous.model_copy(update=update)
             kind, old_index = "recurring", index_keys(previous)
             stored, kind = _apply_suppression(stored, latest, kind)
+            reopened = reopen_on_recurrence(stored, latest.window_start, latest.window_end, now)
+            if kind == "recurring" and reopened is not None:
+                stored, kind = reopened, "reopened"
             entity, _ = finding_entity(stored)
             operations.append(("update", entity, {"mode": UpdateMode.REPLACE, "etag": state.entity.metadata["etag"],
                                                   "match_condition": MatchConditions.IfNotModified}))
@@ -172,7 +179,7 @@ class FindingWrites(StoreBase):
     def _write(self, plans: list[_Plan]) -> tuple[set[str], int]:
         """Write the planned changes in the crash-safe order; returns (ids that hit a conflict, transactions)."""
         changed = [plan for plan in plans if plan.stored is not None]
-        new = [plan.id for plan in changed if plan.kind == "new"]
+        new = [plan.id for plan in changed if plan.kind in ("new", "reopened")]
         transactions = sum(enqueue(self.outbox, channel, new, self.transactions) for channel in self.channels)
         upserts = [(plan.id, [("upsert", row, {"mode": UpdateMode.REPLACE})]) for plan in changed
                    for row in index_rows(plan.stored)]
@@ -185,30 +192,38 @@ class FindingWrites(StoreBase):
         transactions += delete(self.index, stale, self.transactions)
         return {str(tag) for tag in conflicted}, transactions
 
-    def triage(self, finding_id: str, status: str, comment: str, by: str, now: datetime) -> StoredFinding:
-        """Record an analyst's decision; KeyError for an unknown id, ValueError for a bad status or comment."""
-        check_triage_status(status)
-        if len(comment) > COMMENT_MAX:
-            raise ValueError(f"comment is longer than {COMMENT_MAX} characters")
-        if not by:
-            raise ValueError("triage needs the name of who made it")
-        for _ in range(MAX_ATTEMPTS):
+    def triage(self, finding_id: str, change: Triage, now: datetime,
+               expected_versions: frozenset[str] | None = None) -> StoredFinding:
+        """Apply an analyst's change and append it to the history; returns the finding as stored.
+
+        Only the fields the change gives are changed. With `expected_versions` the change applies only to one of
+        those versions of the finding (FindingChanged otherwise); without, it applies to whatever is current, and a
+        concurrent write makes it re-read and apply again, so both changes are kept. KeyError for an unknown id.
+        """
+        for attempt in range(TRIAGE_ATTEMPTS):
+            if attempt:
+                time.sleep(random.uniform(0, 0.02 * attempt))  # let the writer that won finish before re-reading
             entity = self._get(self.findings, shard(finding_id), finding_id) if finding_id else None
             if entity is None or entity.get("kind") != "finding":
                 raise KeyError(finding_id)
             previous = finding_from_entity(entity)
-            updated = previous.model_copy(update={"status": status, "comment": comment, "triaged_by": by,
-                                                  "triaged_at": plain_datetime(utc(now))})
+            if expected_versions is not None and previous.version not in expected_versions:
+                raise FindingChanged(previous)
+            updated = apply_triage(previous, change, now)
+            if updated is None:
+                return previous
             new_entity, _ = finding_entity(updated)
             submit(self.index, [(finding_id, [("upsert", row, {"mode": UpdateMode.REPLACE})])
                                 for row in index_rows(updated)], self.transactions)
             try:
-                self.findings.update_entity(new_entity, mode=UpdateMode.REPLACE, etag=entity.metadata["etag"],
-                                            match_condition=MatchConditions.IfNotModified)
+                written = self.findings.update_entity(new_entity, mode=UpdateMode.REPLACE,
+                                                      etag=entity.metadata["etag"],
+                                                      match_condition=MatchConditions.IfNotModified)
             except HttpResponseError as error:
                 if error.status_code == 412:
-                    continue  # changed since read (a recurrence stored meanwhile): read again
+                    continue  # changed since read (another triage or a recurrence): read again
                 raise
             delete(self.index, index_keys(previous) - index_keys(updated), self.transactions)
-            return updated
+            return updated.model_copy(update={"version": etag_version(written["etag"])})
         raise RuntimeError(f"finding {finding_id} kept changing during triage, gave up")
+

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared.findings import SuppressedBy
 from shared.severity import Severity
@@ -31,6 +31,23 @@ def check_triage_status(status: str) -> TriageStatus:
         raise ValueError(f"status {status} is set only by a suppression file, not by triage "
                          "(see `wiaudit findings suppress`)")
     return status  # type: ignore[return-value]
+
+
+class HistoryEntry(BaseModel):
+    """One change to a finding's triage: who, when, which field from what to what, and why.
+
+    `field` is "status" (from/to are statuses) or "comment" (a note without a status change; from/to empty).
+    Changes the audit makes itself (a resolved finding firing again) are by "wiaudit".
+    """
+
+    model_config = ConfigDict(populate_by_name=True, frozen=True)
+
+    at: datetime
+    by: str
+    field: Literal["status", "comment"]
+    from_: str | None = Field(None, alias="from")
+    to: str | None = None
+    comment: str = ""
 
 
 class StoredFinding(BaseModel):
@@ -59,14 +76,38 @@ class StoredFinding(BaseModel):
     last_detected: datetime = Field(description="When an audit stored it last (a new window)")
     occurrences: int = Field(1, description="Number of distinct windows it fired in")
     evidence_trimmed: bool = Field(False, description="Evidence, context or a text field was cut to fit the table")
+    history: list[HistoryEntry] = Field(default_factory=list, description="Every triage change, oldest first")
+    version: str | None = Field(None, exclude=True,
+                                description="Opaque version of the stored row (changes on every write): the ETag")
+
+
+class FindingChanged(Exception):
+    """The finding is not at the version the caller expected (someone changed it since they read it)."""
+
+    def __init__(self, current: StoredFinding) -> None:
+        super().__init__(f"finding {current.id} was changed since it was read (now {current.status})")
+        self.current = current
 
 
 class Triage(BaseModel):
-    """An analyst's decision about a finding (the HTTP API's request body)."""
+    """An analyst's change to a finding: only what is given changes (a status, a comment, or both)."""
 
-    status: TriageStatus
-    comment: str = Field("", max_length=COMMENT_MAX)
+    model_config = ConfigDict(frozen=True)
+
     by: str = Field(min_length=1, max_length=256)
+    status: TriageStatus | None = None
+    comment: str | None = Field(None, max_length=COMMENT_MAX)
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _analyst_status(cls, value: str | None) -> str | None:
+        return None if value is None else check_triage_status(value)
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> Triage:
+        if self.status is None and not self.comment:
+            raise ValueError("a triage needs a status, a comment or both")
+        return self
 
 
 class RunRecord(BaseModel):
@@ -107,10 +148,15 @@ class DigestBaseline(BaseModel):
 
 @dataclass
 class UpsertResult:
-    """Finding ids by what the upsert did to them, and how many table transactions it took."""
+    """Finding ids by what the upsert did to them, and how many table transactions it took.
+
+    `new` holds every finding that is new to the analysts: first stored, or `reopened` (a resolved or
+    false-positive finding that fired again; those ids are in both lists).
+    """
 
     new: list[str] = field(default_factory=list)
     suppressed: list[str] = field(default_factory=list)  # first stored, already matched by a suppression
+    reopened: list[str] = field(default_factory=list)
     recurring: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     conflicted: list[str] = field(default_factory=list)  # kept changing while being stored: not stored this time

@@ -1,0 +1,45 @@
+"""Status transitions of a stored finding, each appended to its history.
+
+Two ways a finding changes state: an analyst's triage (only the fields sent change; a status change keeps
+the earlier comment) and the audit itself, when a resolved or false-positive finding fires again (it is
+new again, recorded as by AUDIT_ACTOR). Both are pure functions of the stored finding, so the table code
+only reads, applies and writes conditionally.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from shared.store.keys import utc
+from shared.store.model import HistoryEntry, StoredFinding, Triage
+
+AUDIT_ACTOR = "wiaudit"
+REOPENED_ON_RECURRENCE = ("resolved", "false_positive")
+
+
+def apply_triage(finding: StoredFinding, change: Triage, at: datetime) -> StoredFinding | None:
+    """The finding after the change, with one history entry; None when the change changes nothing."""
+    status_changes = change.status is not None and change.status != finding.status
+    if not status_changes and not change.comment:
+        return None
+    if status_changes:
+        entry = HistoryEntry(at=utc(at), by=change.by, field="status", from_=finding.status, to=change.status,
+                             comment=change.comment or "")
+    else:
+        entry = HistoryEntry(at=utc(at), by=change.by, field="comment", comment=change.comment or "")
+    update = {"status": entry.to if status_changes else finding.status, "triaged_by": change.by,
+              "triaged_at": utc(at), "history": [*finding.history, entry]}
+    if change.comment:
+        update["comment"] = change.comment
+    return finding.model_copy(update=update)
+
+
+def reopen_on_recurrence(finding: StoredFinding, window_start: datetime, window_end: datetime,
+                         at: datetime) -> StoredFinding | None:
+    """The finding back to `new` when it was resolved or a false positive and fired again; else None."""
+    if finding.status not in REOPENED_ON_RECURRENCE:
+        return None
+    entry = HistoryEntry(at=utc(at), by=AUDIT_ACTOR, field="status", from_=finding.status, to="new",
+                         comment=f"fired again in the window {utc(window_start):%Y-%m-%d %H:%M} to "
+                                 f"{utc(window_end):%Y-%m-%d %H:%M} UTC")
+    return finding.model_copy(update={"status": "new", "history": [*finding.history, entry]})
