@@ -240,7 +240,7 @@ def test_a_resolved_finding_that_fires_again_is_new_and_queued_for_the_digest(fi
     assert (stored.status, stored.comment, stored.occurrences) == ("new", "secret rotated", 2)
     assert [(entry.by, entry.from_, entry.to) for entry in stored.history] == [
         ("alice", "new", "resolved"), ("wiaudit", "resolved", "new")]
-    assert stored.history[-1].comment == "fired again in the window 2024-05-02 06:00 to 2024-05-03 06:00 UTC"
+    assert stored.history[-1].comment == "fired again in the window 2024-05-02 06:00 UTC to 2024-05-03 06:00 UTC"
     assert stored.history[-1].at == later
     assert [f.id for f in finding_store.query_findings(status="new")[0]] == [first.id]
     assert finding_store.query_findings(status="resolved")[0] == []

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from shared.store.keys import utc
 from shared.store.model import HistoryEntry, StoredFinding, Triage
+from shared.text import moment
 
 AUDIT_ACTOR = "wiaudit"
 REOPENED_ON_RECURRENCE = ("resolved", "false_positive")
@@ -40,6 +41,5 @@ def reopen_on_recurrence(finding: StoredFinding, window_start: datetime, window_
     if finding.status not in REOPENED_ON_RECURRENCE:
         return None
     entry = HistoryEntry(at=utc(at), by=AUDIT_ACTOR, field="status", from_=finding.status, to="new",
-                         comment=f"fired again in the window {utc(window_start):%Y-%m-%d %H:%M} to "
-                                 f"{utc(window_end):%Y-%m-%d %H:%M} UTC")
+                         comment=f"fired again in the window {moment(window_start)} to {moment(window_end)}")
     return finding.model_copy(update={"status": "new", "history": [*finding.history, entry]})
