@@ -4,9 +4,11 @@
 // and deploys one module per concern into it, plus a read-only role assignment on the EXISTING
 // Log Analytics workspace (possibly in another resource group or subscription).
 //
-// Admin-run pieces are opt-in: Microsoft Graph app roles (deployGraphPermissions, needs
-// AppRoleAssignment.ReadWrite.All) here, Entra diagnostic settings in entra-diagnostics.bicep
-// (tenant scope). See docs/deploy.md.
+// Admin-run pieces are separate deployments, never part of this one: the Microsoft Graph app
+// roles (infra/scripts/grant-graph-permissions.sh, needs AppRoleAssignment.ReadWrite.All; run
+// after this deployment, once the identity has replicated), the Entra app registration for
+// sign-in (entra-app.bicep) and Entra diagnostic settings (entra-diagnostics.bicep, tenant
+// scope). See docs/deploy.md.
 targetScope = 'subscription'
 
 @minLength(1)
@@ -14,8 +16,44 @@ targetScope = 'subscription'
 @description('azd environment name; seeds resource names and the azd-env-name tag.')
 param environmentName string
 
+// The regions that offer the Flex Consumption plan, as Microsoft's Flex Consumption quickstart
+// (Azure-Samples/functions-quickstart-python-http-azd) lists them; the live list for a
+// subscription: `az functionapp list-flexconsumption-locations -o table`.
 @minLength(1)
 @description('Region of every resource (must offer the Functions Flex Consumption plan).')
+@allowed([
+  'australiaeast'
+  'australiasoutheast'
+  'brazilsouth'
+  'canadacentral'
+  'centralindia'
+  'centralus'
+  'eastasia'
+  'eastus'
+  'eastus2'
+  'francecentral'
+  'germanywestcentral'
+  'italynorth'
+  'japaneast'
+  'koreacentral'
+  'northcentralus'
+  'northeurope'
+  'norwayeast'
+  'southafricanorth'
+  'southcentralus'
+  'southeastasia'
+  'southindia'
+  'spaincentral'
+  'swedencentral'
+  'uaenorth'
+  'uksouth'
+  'ukwest'
+  'westcentralus'
+  'westeurope'
+  'westus'
+  'westus2'
+  'westus3'
+])
 @metadata({
   azd: {
     type: 'location'
@@ -40,6 +78,16 @@ param principalId string = ''
 ])
 param principalType string = 'User'
 
+@description('Key Vault name (3-24 letters, digits, hyphens); empty: kv-wia-<token>. Set a new one to redeploy after `azd down` while the old vault is soft-deleted (purge protection keeps its name for the retention period).')
+@maxLength(24)
+param keyVaultName string = ''
+
+@description('Purge protection on the Key Vault: a deleted vault (and its name) stays recoverable for the retention period. Cannot be turned off again once on; turn it off only for throwaway environments.')
+param keyVaultPurgeProtection bool = true
+
+@description('Client id of the Entra app registration that signs people in to the findings API (entra-app.bicep). Empty: no App Service authentication; triage names the analyst in `by`.')
+param authClientId string = ''
+
 @description('Give principalId Storage Table Data Reader on the findings account (read findings from a workstation). Off by default.')
 param grantFindingsReadToPrincipal bool = false
 
@@ -55,12 +103,6 @@ param mailTo string = ''
 
 @description('Absolute base URL of the HTTP API for the digest\'s links to findings (a custom domain or front door); empty: the Function App\'s own https host name.')
 param publicBaseUrl string = ''
-
-@description('Grant the Microsoft Graph app roles (Application.Read.All, and Mail.Send if grantMailSendInEntra). The deployer needs AppRoleAssignment.ReadWrite.All (Privileged Role Administrator).')
-param deployGraphPermissions bool = false
-
-@description('Also grant Graph Mail.Send in Entra when mailSender is set. That grant is TENANT-WIDE (send as any mailbox): prefer false and let an Exchange admin grant "Application Mail.Send" scoped to the sender mailbox with RBAC for Applications (docs/deploy.md).')
-param grantMailSendInEntra bool = false
 
 @description('AUDIT_SCHEDULE: NCRONTAB schedule of the audit timer (UTC).')
 param auditSchedule string = '0 0 6 * * *'
@@ -147,9 +189,10 @@ module keyVault 'modules/keyvault.bicep' = {
   name: 'keyvault'
   scope: rg
   params: {
-    name: 'kv-wia-${take(resourceToken, 13)}'
+    name: !empty(keyVaultName) ? keyVaultName : 'kv-wia-${take(resourceToken, 13)}'
     location: location
     tags: allTags
+    purgeProtection: keyVaultPurgeProtection
     teamsWebhookUrl: teamsWebhookUrl
     functionPrincipalId: identity.outputs.principalId
   }
@@ -165,15 +208,6 @@ module workspaceAccess 'modules/workspace-access.bicep' = {
   }
 }
 
-module graphPermissions 'modules/graph-permissions.bicep' = if (deployGraphPermissions) {
-  name: 'graph-permissions'
-  scope: rg
-  params: {
-    principalId: identity.outputs.principalId
-    grantMailSend: grantMailSendInEntra && !empty(mailSender)
-  }
-}
-
 module functionApp 'modules/function-app.bicep' = {
   name: 'function-app'
   scope: rg
@@ -185,8 +219,8 @@ module functionApp 'modules/function-app.bicep' = {
     serviceName: 'api'
     identityId: identity.outputs.id
     identityClientId: identity.outputs.clientId
-    storageAccountName: storage.outputs.name
     storageBlobEndpoint: storage.outputs.blobEndpoint
+    storageQueueEndpoint: storage.outputs.queueEndpoint
     storageTableEndpoint: storage.outputs.tableEndpoint
     deploymentContainerName: storage.outputs.deploymentContainerName
     appInsightsConnectionString: monitoring.outputs.connectionString
@@ -202,6 +236,7 @@ module functionApp 'modules/function-app.bicep' = {
     mailSender: mailSender
     mailTo: mailTo
     publicBaseUrl: publicBaseUrl
+    authClientId: authClientId
   }
 }
 
@@ -218,4 +253,3 @@ output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output FINDINGS_TABLE_ENDPOINT string = storage.outputs.tableEndpoint
 output LOG_ANALYTICS_WORKSPACE_ID string = workspaceAccess.outputs.customerId
-output GRAPH_PERMISSIONS_DEPLOYED bool = deployGraphPermissions

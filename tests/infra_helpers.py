@@ -29,7 +29,6 @@ GRAPH_MODULE = INFRA / "modules" / "graph-permissions.bicep"
 # (the narrowest scope that works: never a resource group or subscription).
 KNOWN_ROLES: dict[str, tuple[str, str]] = {
     "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": ("Storage Blob Data Owner", "Microsoft.Storage/storageAccounts"),
-    "974c5e8b-45b9-4653-ba55-5f855dd0fb88": ("Storage Queue Data Contributor", "Microsoft.Storage/storageAccounts"),
     "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3": ("Storage Table Data Contributor", "Microsoft.Storage/storageAccounts"),
     "76199698-9eea-4c19-bc75-cec21354c6b6": ("Storage Table Data Reader", "Microsoft.Storage/storageAccounts"),
     "3913510d-42f4-4e42-8a64-420c390055eb": ("Monitoring Metrics Publisher", "Microsoft.Insights/components"),
@@ -47,7 +46,8 @@ GRAPH_APP_ROLES = {
 
 # App settings the Functions host itself reads (not in shared/settings.py).
 HOST_SETTINGS = {
-    "AzureWebJobsStorage__accountName",
+    "AzureWebJobsStorage__blobServiceUri",
+    "AzureWebJobsStorage__queueServiceUri",
     "AzureWebJobsStorage__credential",
     "AzureWebJobsStorage__clientId",
     "APPLICATIONINSIGHTS_CONNECTION_STRING",
@@ -299,7 +299,7 @@ def site_problems(doc: dict[str, Any], where: str) -> list[str]:
         checks = [
             (props.get("httpsOnly") is True, "httpsOnly must be true"),
             (site_config.get("minTlsVersion") == "1.2", "siteConfig.minTlsVersion must be '1.2'"),
-            (site_config.get("ftpsState") == "Disabled", "siteConfig.ftpsState must be 'Disabled'"),
+            ("ftpsState" not in site_config, "siteConfig.ftpsState is unsupported on Flex Consumption"),
             ((body.get("identity") or {}).get("type") == "UserAssigned", "identity must be user-assigned"),
             (bool(props.get("keyVaultReferenceIdentity")), "keyVaultReferenceIdentity must name the identity"),
         ]

@@ -103,17 +103,15 @@ def test_application_insights_and_key_vault_disable_local_auth():
         if entry["type"] == "Microsoft.Insights/components"
     ]
     assert component["properties"]["DisableLocalAuth"] is True
-    [vault] = [
-        body
-        for _n, entry, body in declared(parse_file(MODULES / "keyvault.bicep"))
-        if entry["type"] == "Microsoft.KeyVault/vaults"
-    ]
+    keyvault = parse_file(MODULES / "keyvault.bicep")
+    [vault] = [body for _n, entry, body in declared(keyvault) if entry["type"] == "Microsoft.KeyVault/vaults"]
     props = vault["properties"]
-    assert (props["enableRbacAuthorization"], props["enableSoftDelete"], props["enablePurgeProtection"]) == (
-        True,
-        True,
-        True,
-    )
+    assert (props["enableRbacAuthorization"], props["enableSoftDelete"]) == (True, True)
+    # Purge protection is on unless the deployer turns it off (Azure refuses `false`, so off is null).
+    assert props["enablePurgeProtection"] == {"operator": {"type": "conditional", "operands": {
+        "condition": "purgeProtection", "true_value": True, "false_value": None}}}
+    assert keyvault["parameters"]["purgeProtection"]["default"] is True
+    assert parse_file(MAIN)["parameters"]["keyVaultPurgeProtection"]["default"] is True
     assert "accessPolicies" not in props
 
 
@@ -159,7 +157,6 @@ def test_the_identity_gets_exactly_these_roles():
     granted = set().union(*(role_assignments(parse_file(path)) for path in BICEP_FILES))
     assert granted == {
         ("Storage Blob Data Owner", "Microsoft.Storage/storageAccounts"),
-        ("Storage Queue Data Contributor", "Microsoft.Storage/storageAccounts"),
         ("Storage Table Data Contributor", "Microsoft.Storage/storageAccounts"),
         ("Storage Table Data Reader", "Microsoft.Storage/storageAccounts"),  # opt-in, for a developer
         ("Monitoring Metrics Publisher", "Microsoft.Insights/components"),
@@ -213,9 +210,9 @@ def test_workspace_access_is_deployed_at_the_workspace_scope():
 
 # --- checkov -----------------------------------------------------------------------------------
 
-# checkov's own pycep-parser (0.5.1) cannot read `extension`: this module is checked in
-# test_infra_parse.py instead. Any other parse error fails the scan.
-CHECKOV_UNPARSABLE = {GRAPH_MODULE.relative_to(INFRA).as_posix()}
+# checkov's own pycep-parser (0.5.1) cannot read `extension`: these Graph templates are checked in
+# test_infra_parse.py and test_infra_types.py instead. Any other parse error fails the scan.
+CHECKOV_UNPARSABLE = {GRAPH_MODULE.relative_to(INFRA).as_posix(), "entra-app.bicep"}
 SKIP_COMMENT = re.compile(r"//\s*checkov:skip=([A-Z0-9_]+)(?::(.*))?")
 
 
@@ -306,9 +303,10 @@ def test_every_checkov_skip_gives_a_reason():
     assert skips, "expected the documented skips (see docs/deploy.md)"
 
 
-def test_mail_send_needs_an_explicit_opt_in():
-    params = parse_file(MAIN)["modules"]["graphPermissions"]["config"]["config"]["params"]
-    text = json.dumps(params["grantMailSend"])
-    assert "grantMailSendInEntra" in text and "mailSender" in text
-    assert parse_file(MAIN)["parameters"]["grantMailSendInEntra"]["default"] is False
-    assert parse_file(MAIN)["parameters"]["deployGraphPermissions"]["default"] is False
+def test_graph_grants_are_a_separate_step_and_mail_send_needs_an_explicit_opt_in():
+    assert not [module for module in parse_file(MAIN)["modules"].values()  # never in the main deployment
+                if "graph" in module["detail"].get("path", "")]
+    assert parse_file(GRAPH_MODULE)["parameters"]["grantMailSend"]["default"] is False
+    script = (INFRA / "scripts" / "grant-graph-permissions.sh").read_text()
+    assert "grant_mail_send=${WIAUDIT_GRANT_MAIL_SEND_IN_ENTRA:-false}" in script
+    assert "modules/graph-permissions.bicep" in script

@@ -28,11 +28,11 @@ param identityId string
 @description('Client id of the user-assigned managed identity.')
 param identityClientId string
 
-@description('Name of the storage account (host storage, deployment package, findings tables).')
-param storageAccountName string
-
 @description('Blob endpoint of that account, ending in "/".')
 param storageBlobEndpoint string
+
+@description('Queue endpoint of that account (the Functions host wants it beside the blob endpoint).')
+param storageQueueEndpoint string
 
 @description('Table endpoint of that account: FINDINGS_TABLE_ENDPOINT.')
 param storageTableEndpoint string
@@ -94,9 +94,8 @@ param mailTo string = ''
 @description('PUBLIC_BASE_URL: absolute base URL of the HTTP API for the digest\'s links to findings; empty: the app\'s own https host name.')
 param publicBaseUrl string = ''
 
-resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
-  name: storageAccountName
-}
+@description('Client id of the Entra app registration for sign-in (entra-app.bicep); empty: no App Service authentication.')
+param authClientId string = ''
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   //checkov:skip=CKV_AZURE_225:A daily audit job catches up missed windows from its checkpoints, so a zonal outage only delays a run; zone redundancy would pin the plan to fewer regions and ZRS storage.
@@ -136,7 +135,6 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
     siteConfig: {
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'
-      ftpsState: 'Disabled'
       http20Enabled: true
     }
     functionAppConfig: {
@@ -164,9 +162,12 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
 
 // Settings of the Functions host itself: identity-based host storage and Entra-authenticated
 // Application Insights. (Flex Consumption takes runtime and version from functionAppConfig, so
-// FUNCTIONS_WORKER_RUNTIME / FUNCTIONS_EXTENSION_VERSION must not be set.)
+// FUNCTIONS_WORKER_RUNTIME / FUNCTIONS_EXTENSION_VERSION must not be set.) The storage service
+// URIs come from the account's own properties, so sovereign clouds work (`__accountName` would
+// assume the public cloud's endpoint suffix).
 var hostSettings = {
-  AzureWebJobsStorage__accountName: storage.name
+  AzureWebJobsStorage__blobServiceUri: storageBlobEndpoint
+  AzureWebJobsStorage__queueServiceUri: storageQueueEndpoint
   AzureWebJobsStorage__credential: 'managedidentity'
   AzureWebJobsStorage__clientId: identityClientId
   APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
@@ -210,10 +211,12 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
   properties: union(hostSettings, productSettings, secretSettings)
 }
 
-// No FTP or basic-auth (SCM) publishing: azd deploys with an Entra token.
+// No FTP or basic-auth (SCM) publishing: azd deploys with an Entra token. (Flex Consumption has
+// no FTP at all, which is why siteConfig.ftpsState is not set: it is on the plan's unsupported list.)
 resource ftpPolicy 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
   parent: functionApp
   name: 'ftp'
+  location: location
   properties: {
     allow: false
   }
@@ -222,8 +225,49 @@ resource ftpPolicy 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-
 resource scmPolicy 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
   parent: functionApp
   name: 'scm'
+  location: location
   properties: {
     allow: false
+  }
+}
+
+// Entra sign-in (App Service authentication) in front of the API, when an app registration is
+// given. Tokens are validated for the app registration's audience; requests without one still
+// reach the Functions host, which checks the function key, so automation keeps working. The
+// platform then passes the signed-in person in X-MS-CLIENT-PRINCIPAL* headers (and strips them
+// from what clients send); the app records that person on a triage and requires the app role
+// Findings.Triage (shared/api/identity.py).
+resource authSettings 'Microsoft.Web/sites/config@2024-04-01' = if (!empty(authClientId)) {
+  parent: functionApp
+  name: 'authsettingsV2'
+  properties: {
+    platform: {
+      enabled: true
+    }
+    globalValidation: {
+      requireAuthentication: false
+      unauthenticatedClientAction: 'AllowAnonymous'
+    }
+    identityProviders: {
+      azureActiveDirectory: {
+        enabled: true
+        registration: {
+          clientId: authClientId
+          openIdIssuer: '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'
+        }
+        validation: {
+          allowedAudiences: [
+            'api://${authClientId}'
+            authClientId
+          ]
+        }
+      }
+    }
+    login: {
+      tokenStore: {
+        enabled: false
+      }
+    }
   }
 }
 

@@ -24,6 +24,9 @@ param teamsWebhookSecretName string = 'teams-webhook-url'
 @description('Principal (object) id of the Function App\'s managed identity.')
 param functionPrincipalId string
 
+@description('Purge protection: a deleted vault stays recoverable (and its name taken) for softDeleteRetentionInDays. Azure refuses `false` for it, so off means leaving it out.')
+param purgeProtection bool = true
+
 var keyVaultSecretsUser = '4633458b-17de-408a-b874-0445c86b69e6'
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
@@ -41,7 +44,7 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     enableRbacAuthorization: true
     enableSoftDelete: true
     softDeleteRetentionInDays: 90
-    enablePurgeProtection: true
+    enablePurgeProtection: purgeProtection ? true : null
     enabledForDeployment: false
     enabledForDiskEncryption: false
     enabledForTemplateDeployment: false

@@ -31,14 +31,13 @@ param readerPrincipalId string = ''
 param readerPrincipalType string = 'User'
 
 // Built-in role definition ids (https://learn.microsoft.com/azure/role-based-access-control/built-in-roles).
+// No queue role: the app has no queue trigger or binding, and the timer needs only blob leases.
 var storageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b' // host leases/timers, deployment package
-var storageQueueDataContributor = '974c5e8b-45b9-4653-ba55-5f855dd0fb88' // host queues (retries, poison)
 var storageTableDataContributor = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3' // findings, runs, checkpoints
 var storageTableDataReader = '76199698-9eea-4c19-bc75-cec21354c6b6' // optional developer read access
 
 var functionRoles = [
   storageBlobDataOwner
-  storageQueueDataContributor
   storageTableDataContributor
 ]
 
@@ -147,5 +146,6 @@ resource readerRoleAssignment 'Microsoft.Authorization/roleAssignments@2022-04-0
 output id string = storage.id
 output name string = storage.name
 output blobEndpoint string = storage.properties.primaryEndpoints.blob
+output queueEndpoint string = storage.properties.primaryEndpoints.queue
 output tableEndpoint string = storage.properties.primaryEndpoints.table
 output deploymentContainerName string = deploymentContainer.name
