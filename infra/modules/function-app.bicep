@@ -117,6 +117,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   //checkov:skip=CKV_AZURE_17:Client certificates are not part of the findings API's access model (Functions auth level over TLS 1.2); requiring them would also break azd and portal tooling.
   //checkov:skip=CKV_AZURE_212:Flex Consumption scales from zero and a missed timer run is caught up from checkpoints; always-ready instances would add a fixed monthly cost for no audit value.
   //checkov:skip=CKV_AZURE_213:Flex Consumption manages instance health itself (no health-check path setting); the app has no long-running instance to take out of rotation.
+  //checkov:skip=CKV_AZURE_78:FTP is off through the ftp basicPublishingCredentialsPolicies resource below; siteConfig.ftpsState is on Flex Consumption's list of unsupported settings, so it is not set.
   name: name
   location: location
   tags: union(tags, { 'azd-service-name': serviceName })
@@ -216,6 +217,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
 resource ftpPolicy 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
   parent: functionApp
   name: 'ftp'
+  // Azure wants a location here (it rejects the policy without one); the Bicep type data lacks it.
+  #disable-next-line BCP187
   location: location
   properties: {
     allow: false
@@ -225,6 +228,8 @@ resource ftpPolicy 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-
 resource scmPolicy 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
   parent: functionApp
   name: 'scm'
+  // As above: Azure wants the location, the type data lacks it.
+  #disable-next-line BCP187
   location: location
   properties: {
     allow: false
@@ -238,6 +243,13 @@ resource scmPolicy 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-
 // from what clients send); the app records that person on a triage and requires the app role
 // Findings.Triage (shared/api/identity.py).
 resource authSettings 'Microsoft.Web/sites/config@2024-04-01' = if (!empty(authClientId)) {
+  //checkov:skip=CKV_AZURE_13:False positive: checkov reads every sites/config as the 'web' config; this IS the App Service authentication (authsettingsV2) resource.
+  //checkov:skip=CKV_AZURE_63:False positive (authsettingsV2, not the web config); HTTP logs of a Linux Flex Consumption app go to Application Insights.
+  //checkov:skip=CKV_AZURE_65:False positive (authsettingsV2, not the web config); errors are traced to Application Insights.
+  //checkov:skip=CKV_AZURE_66:False positive (authsettingsV2, not the web config); request traces go to Application Insights.
+  //checkov:skip=CKV_AZURE_80:False positive: a Python app, no .NET Framework.
+  //checkov:skip=CKV_AZURE_88:False positive: Flex Consumption keeps code in the blob deployment container, not Azure Files.
+  //checkov:skip=CKV_AZURE_222:False positive (authsettingsV2, not the site); see the skip on the site resource.
   parent: functionApp
   name: 'authsettingsV2'
   properties: {

@@ -35,6 +35,8 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   tags: tags
   //checkov:skip=CKV_AZURE_109:No VNet in this deployment: the Flex Consumption app resolves its Key Vault reference over the public endpoint, which a default-deny firewall would block. Access is RBAC-only (one Secrets User assignment).
   //checkov:skip=CKV_AZURE_189:Same reason as CKV_AZURE_109; disabling public access needs VNet integration and a private endpoint, which this template does not deploy.
+  //checkov:skip=CKV_AZURE_110:Purge protection is on unless the deployer sets keyVaultPurgeProtection=false (for a throwaway environment); checkov cannot evaluate the parameter, tests/test_infra_security.py asserts its default is true.
+  //checkov:skip=CKV_AZURE_42:Recoverable: soft delete is always on (90 days) and purge protection is on by default; see the CKV_AZURE_110 skip.
   properties: {
     tenantId: tenant().tenantId
     sku: {
