@@ -17,6 +17,7 @@ from azure.core.exceptions import HttpResponseError
 from typer.testing import CliRunner
 
 from shared.audit.lease import LEASE, AuditAlreadyRunning, LeaseLost
+from shared.audit.local import sample_pipeline
 from shared.audit.pipeline import AuditConfig, AuditPipeline
 from shared.catalog.model import Detection
 from shared.catalog.rule_files import parse_rule_file
@@ -258,3 +259,14 @@ def test_wiaudit_demo_refused_by_the_lease_says_so_in_one_line_and_exits_75(leas
     result = CliRunner().invoke(app, ["demo", "--tenant", str(sample_tenant)])
     _one_line_refusal(result)
     assert lease_held_on_the_default_store.list_runs()[0] == []
+
+
+def test_a_killed_demo_does_not_lock_out_the_next_one(finding_store, sample_source, sample_tenant, tmp_path):
+    """The demo audits on the sample tenant's fixed clock; its lease is on the wall clock, so the lease of a demo
+    killed two hours ago has expired (on the fixed clock it would never expire)."""
+    assert finding_store.acquire_lease(LEASE, "killed-demo", HOUR, datetime.now(UTC) - 2 * HOUR)
+    pipeline = sample_pipeline(sample_tenant, sample_source, finding_store, tmp_path / "outbox", progress=print)
+    pipeline.detections, pipeline.checks = [], []  # the lease is what this test is about: keep the run short
+    outcome = pipeline.run(trigger="demo")
+    assert outcome.run.started == SAMPLE_NOW and outcome.run.status == "succeeded"
+    assert finding_store.lease_holder(LEASE) is None
