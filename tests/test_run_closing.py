@@ -145,6 +145,14 @@ def test_a_failing_finish_run_after_a_good_run_is_the_error_and_the_lease_is_rel
     assert finding_store.lease_holder(LEASE) is None
 
 
+def test_when_saving_the_end_and_releasing_both_fail_the_first_error_carries_the_second(
+        finding_store, detection, sample_source, sample_tenant):
+    store = _failing_store(finding_store, "finish_run", "release_lease")
+    with pytest.raises(HttpResponseError, match="finish_run") as raised:
+        _pipeline(store, detection, sample_source, sample_tenant).run()
+    assert any("release_lease" in note for note in raised.value.__notes__)
+
+
 def test_a_slow_run_renews_its_lease_so_nobody_takes_it_over(finding_store, detection, sample_source, sample_tenant):
     """Each query takes 25 minutes of lease time; four windows take longer than the one-hour lease."""
     clock = ManualClock()

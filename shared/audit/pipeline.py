@@ -129,10 +129,14 @@ class AuditPipeline:
                 step()
             except Exception as error:
                 problems.append(error)
-        if failure is None and problems:
-            raise problems[0]
+        if not problems:
+            return
+        carrier = failure or problems[0]
         for problem in problems:
-            failure.add_note(f"closing run {run.id} also failed: {type(problem).__name__}: {problem}")
+            if problem is not carrier:
+                carrier.add_note(f"closing run {run.id} also failed: {type(problem).__name__}: {problem}")
+        if failure is None:
+            raise carrier
 
     def _keep_lease(self, run: RunRecord) -> None:
         """Renew the lease as the run goes (LeaseLost if another run took it over); each renewal also saves the
