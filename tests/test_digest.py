@@ -267,3 +267,10 @@ def test_the_cli_shows_the_digests_hygiene_numbers(finding_store, make_finding, 
     output = CliRunner(env={"COLUMNS": "300"}).invoke(app, ["credentials", "--privileged"]).stdout
     counts = ", ".join(f"{title} {count:,}" for title, count in hygiene_counts(hygiene))
     assert f"Hygiene of all {hygiene.credentials} credentials (as in the digest): {counts}" in " ".join(output.split())
+
+
+def test_a_principal_without_a_name_shows_its_id_shortened_only_beside_its_link():
+    linked = _finding(1, principal_name="")
+    unlinked = _finding(2, principal_name="", context=None)
+    texts = _texts(teams_message(_digest([linked, unlinked], base_url=None)))
+    assert "11111111… (application)" in texts and SP in texts

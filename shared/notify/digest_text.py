@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 
-from shared.links import Link, api_url
+from shared.links import Link, api_url, identity_links
 from shared.notify.port import Digest
 from shared.posture.hygiene import CredentialHygiene
 from shared.posture.model import CredentialRecord
 from shared.severity import SEVERITIES
 from shared.store.model import StoredFinding
-from shared.text import day, join_list, moment, plural, safe_text, utc
+from shared.text import day, join_list, moment, plural, safe_text, short_id, utc
 
 # Lengths of attacker-controlled or open-ended text in a rendering.
 NAME_MAX = 120
@@ -54,8 +54,11 @@ def run_text(digest: Digest) -> str:
 
 
 def principal_text(finding: StoredFinding) -> str:
-    """The principal's display name (or its id when it has none), with its kind when the directory knows it."""
-    name = safe_text(finding.principal_name or finding.principal_id, NAME_MAX)
+    """The principal's display name, with its kind when the directory knows it. Without a name, its id: shortened
+    when the finding links to the identity (the full id is one click away), whole otherwise."""
+    linked = bool(identity_links(finding.context))
+    name = safe_text(finding.principal_name or (short_id(finding.principal_id) if linked else finding.principal_id),
+                     NAME_MAX)
     kind = (finding.context or {}).get("type")
     return f"{name} ({safe_text(kind, 40)})" if kind else name
 
