@@ -150,3 +150,13 @@ def test_graph_module_parsed_roles():
         [role_id] = {s for s in resolve_strings(body["appRoleId"], doc) if s in GRAPH_APP_ROLES}
         roles[GRAPH_APP_ROLES[role_id]] = is_conditional(entry["config"])
     assert roles == {"Application.Read.All": False, "RoleManagement.Read.Directory": False, "Mail.Send": True}
+
+
+def test_location_is_limited_to_flex_consumption_regions_and_the_documented_one_is_among_them():
+    decorators = parse_file(MAIN)["parameters"]["location"]["decorators"]
+    [allowed] = [decorator["argument"] for decorator in decorators if decorator["type"] == "allowed"]
+    assert len(allowed) == len(set(allowed)) >= 20 and all(re.fullmatch(r"[a-z0-9]+", region) for region in allowed)
+    assert "eastus2euap" not in allowed  # a canary region, not for customers
+    documented = set(re.findall(r"AZURE_LOCATION (\w+)|--location (\w+)", (INFRA.parent / "docs" / "deploy.md")
+                                .read_text()))
+    assert documented and {region for pair in documented for region in pair if region} <= set(allowed)

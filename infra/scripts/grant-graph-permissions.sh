@@ -7,7 +7,8 @@
 # role is already granted. A managed identity created a moment ago may not have replicated to
 # Microsoft Graph yet (the grant then fails with "does not exist" / Request_ResourceNotFound): the
 # script waits for the service principal to be readable, then retries the deployment with a
-# growing pause, WIAUDIT_GRAPH_GRANT_ATTEMPTS times (default 6, about 10 minutes in all).
+# growing pause (attempt × WIAUDIT_GRAPH_GRANT_PAUSE_SECONDS, default 40), WIAUDIT_GRAPH_GRANT_ATTEMPTS
+# times (default 6: about 10 minutes in all).
 #
 # Usage (values from azd): eval "$(azd env get-values)"; infra/scripts/grant-graph-permissions.sh
 #   AZURE_RESOURCE_GROUP, AZURE_FUNCTION_IDENTITY_PRINCIPAL_ID  required
@@ -18,6 +19,7 @@ resource_group=${AZURE_RESOURCE_GROUP:?set AZURE_RESOURCE_GROUP (eval "\$(azd en
 principal_id=${AZURE_FUNCTION_IDENTITY_PRINCIPAL_ID:?set AZURE_FUNCTION_IDENTITY_PRINCIPAL_ID}
 grant_mail_send=${WIAUDIT_GRANT_MAIL_SEND_IN_ENTRA:-false}
 attempts=${WIAUDIT_GRAPH_GRANT_ATTEMPTS:-6}
+pause_unit=${WIAUDIT_GRAPH_GRANT_PAUSE_SECONDS:-40}
 template="$(dirname "$0")/../modules/graph-permissions.bicep"
 
 graph="$(az cloud show --query endpoints.microsoftGraphResourceId -o tsv)"
@@ -49,7 +51,7 @@ for attempt in $(seq 1 "$attempts"); do
       exit 1
     }
   fi
-  pause=$((attempt * 40))
+  pause=$((attempt * pause_unit))
   echo "attempt $attempt of $attempts: the identity has not replicated to Microsoft Graph yet; retrying in ${pause} s" >&2
   sleep "$pause"
 done
