@@ -14,8 +14,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
+from shared.catalog.loader import DETECTIONS_DIR
 from shared.cli import app
 from shared.kql.validator import validate_queries
 from shared.logsource.database import LogDatabase
@@ -228,3 +230,8 @@ def test_trail_on_the_sample_tenant_shows_the_playbook_runs_beside_its_sign_ins(
     runs = [line for line in lines if "run of Get-SentinelAlertsEvidence" in line]
     assert runs and all("PROBABLE link: run started" in line for line in runs)
     assert re.search(r"Logic App runs and actions: 0 certain, \d+ probable", result.output)
+
+
+def test_the_catalog_rule_reads_the_same_connector_resources():
+    rule = yaml.safe_load((DETECTIONS_DIR / "logic_app_security_run_new_signin_source.yaml").read_text())
+    assert rule["parameters"]["ConnectorResources"]["default"] == list(CONNECTOR_RESOURCES)
