@@ -315,7 +315,7 @@ def create_api(store_factory: Callable[[], TableFindingStore], *, api_key: str |
         scheme = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, scheme_name="apiKey",
                               description="The WIAUDIT_API_KEY the local server was started with")
 
-    def authorise(_: str | None = Security(scheme)) -> None:
+    def declare_key(_: str | None = Security(scheme)) -> None:
         return None
 
     app = FastAPI(title="Workload Identity Auditor", version="1.0.0",
@@ -362,7 +362,7 @@ def create_api(store_factory: Callable[[], TableFindingStore], *, api_key: str |
     def health() -> Health:
         return Health()
 
-    api = APIRouter(prefix="/api", dependencies=[Depends(authorise)], responses=ERRORS)
+    api = APIRouter(prefix="/api", dependencies=[Depends(declare_key)], responses=ERRORS)
 
     @api.get("/findings", response_model=FindingPage, tags=["findings"], summary="Findings, newest first",
              dependencies=[Depends(_known_query("since", "until", "severity", "detection", "principal", "status",
