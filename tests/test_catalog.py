@@ -11,6 +11,7 @@ from shared.catalog.loader import DETECTIONS_DIR, load_catalog
 from shared.catalog.testing import compare_rows, run_test
 from shared.catalog.validation import validate_catalog
 from shared.kql.validator import validate_queries
+from shared.posture.catalog import load_checks
 from shared.trail import TRAIL_QUERIES
 
 CATALOG = load_catalog()
@@ -56,6 +57,16 @@ def test_techniques_are_known_and_belong_to_a_declared_tactic():
 def test_high_severity_rules_explain_themselves():
     offenders = [_label(d) for d in CATALOG if d.severity == "High" and len(d.description) < 200]
     assert not offenders, "High severity needs a description a triager can act on"
+
+
+def test_high_and_medium_rules_say_what_to_do():
+    """Every detection and posture check that is (or can be raised to) High or Medium has a `remediation:`."""
+    checks = load_checks()
+    rules = [(CATALOG.paths[d.id], d, d.severityWhenPrivileged) for d in CATALOG]
+    rules += [(checks.paths[c.id], c, None) for c in checks]
+    offenders = [f"{path.stem} - {rule.name} ({rule.severity})" for path, rule, raised in rules
+                 if {rule.severity, raised} & {"High", "Medium"} and not (rule.remediation or "").strip()]
+    assert not offenders, "add a `remediation:` (what to do about a finding) to: " + "; ".join(offenders)
 
 
 def test_every_yaml_file_in_the_folder_is_loaded():

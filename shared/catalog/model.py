@@ -102,6 +102,7 @@ class Detection(Strict):
     id: str
     name: str
     description: str
+    remediation: str | None = Field(None, description="What to do about a finding: required for High and Medium")
     severity: Severity
     requiredDataConnectors: list[DataConnector] = Field(min_length=1)
     queryFrequency: str

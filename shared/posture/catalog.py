@@ -131,6 +131,7 @@ class PostureCheck(Strict):
     id: str
     name: str
     description: str
+    remediation: str | None = Field(None, description="What to do about a finding: required for High and Medium")
     severity: Severity
     kind: Literal["Posture"]
     check: str = Field(description="The function in shared/posture/checks.py")
