@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from shared.cli import audit, credentials, detections, directory, logs, sample, suppress
+from shared.cli import audit, credentials, detections, directory, logs, sample, suppress, triage
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Audit Microsoft Entra workload identities: service principals and managed identities.")
@@ -14,6 +14,7 @@ logs.register(app)
 sample.register(app)
 audit.register(app)
 suppress.register(audit.findings_app)
+triage.register(audit.findings_app)
 credentials.register(app)
 
 

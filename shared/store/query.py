@@ -31,7 +31,7 @@ from azure.data.tables import TableEntity
 from shared.severity import SEVERITIES, severity_rank
 from shared.store.base import StoreBase
 from shared.store.batch import delete
-from shared.store.codec import finding_from_entity, index_keys, shard
+from shared.store.codec import SHARDS, finding_from_entity, index_keys, shard
 from shared.store.findings import FindingWrites
 from shared.store.keys import (
     at_or_after,
@@ -133,6 +133,16 @@ class FindingQueries(FindingWrites, StoreBase):
         """Delete index rows a crash left behind; a failure here is not the reader's: the next read tries again."""
         with contextlib.suppress(HttpResponseError):
             delete(self.index, keys, self.transactions)
+
+    def findings_by_prefix(self, prefix: str, limit: int = 10) -> list[StoredFinding]:
+        """Findings whose id starts with `prefix` (any case), at most `limit`; one partition, a row-key range."""
+        prefix = prefix.strip().lower()
+        if not prefix or not all(char in SHARDS for char in prefix):
+            return []
+        rows = self._query(self.findings, "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and kind eq @kind",
+                           {"pk": shard(prefix), "lo": prefix, "hi": f"{prefix}~", "kind": "finding"},
+                           results_per_page=limit)
+        return [finding_from_entity(row) for row in islice(rows, limit)]
 
     def _index_rows(self, partition: str, lower: str, upper: str, limit: int) -> Iterator[dict[str, Any]]:
         return iter(self._query(self.index, "PartitionKey eq @pk and RowKey gt @lo and RowKey lt @hi",
