@@ -48,8 +48,8 @@ def resolve(name: str, candidates: Iterable[Named], kind: str) -> Named:
         if len(unique) == 1:
             return unique[0]
         if unique:
-            raise AmbiguousName(f"{name!r} could be any of {len(unique)} {kind}s: "
-                                + "; ".join(sorted(c.label for c in unique)) + ". Give an id instead")
+            raise AmbiguousName(f"ambiguous {kind} {name}, it could be: " + "; ".join(sorted(c.label for c in unique))
+                                + ". Give more of the name, or an id")
     raise UnknownName(f"unknown {kind} {name}")
 
 

@@ -122,7 +122,7 @@ def test_no_folder_or_an_empty_one_means_no_suppressions(tmp_path):
      "match.pricipal", "Extra inputs are not permitted"),
     (lambda t: t.replace("198.51.100.7", "198.51.100.300"), "match.ip", "not an IP address or CIDR range"),
     (lambda t: t.replace(NEW_NETWORK, "payroll_rule"), "detections.0", "unknown detection payroll_rule"),
-    (lambda t: t.replace(NEW_NETWORK, "expir"), "detections.0", "could be any of 2 detections"),
+    (lambda t: t.replace(NEW_NETWORK, "expir"), "detections.0", "ambiguous detection expir"),
     (lambda t: t.replace("owner: alice@contoso.com\n", ""), "owner", "Field required"),
     (lambda t: t.replace("  principal: build-agent\n  ip: [203.0.113.0/24, 198.51.100.7]\n", "  {}\n"), "match",
      "give at least one of"),

@@ -71,6 +71,9 @@ def test_the_pipeline_applies_suppressions_and_counts_them(sample_tenant, sample
         "detections: [workload_signin_new_network]\nmatch: {principal: deploy-billing, asn: 208323}\n"
         "reason: deploy-billing moved to a new hosting provider\nowner: ops@contoso.com\nuntil: 2026-04-30\n",
         encoding="utf-8")
+    (tmp_path / "old-vendor.yaml").write_text(
+        "detections: [workload_signin_new_network]\nmatch: {principal: hr-sync}\nreason: vendor trial\n"
+        "owner: bob@contoso.com\nuntil: 2026-03-01\n", encoding="utf-8")
     suppressions = load_suppressions(tmp_path, rule_names(), date(2026, 3, 15))
     teams = RecordingNotifier("teams")
     outcome = AuditPipeline([detection], sample_source, SnapshotFileDirectory(sample_tenant / "directory.json"),
@@ -81,5 +84,9 @@ def test_the_pipeline_applies_suppressions_and_counts_them(sample_tenant, sample
     assert status == {"payroll-sync": "new", "deploy-billing": "suppressed"}  # same ASN, other identity: a finding
     assert outcome.run.counts[detection.id] == {"findings": 2, "new": 1, "suppressed": 1}
     assert [f.principal_name for f in teams.sent[0].findings] == ["payroll-sync"]
+    [expired] = teams.sent[0].sections
+    assert expired.title == "Expired suppressions"
+    assert expired.lines == ["old-vendor (owner bob@contoso.com) ended 2026-03-01: vendor trial; renew it or delete "
+                             "old-vendor.yaml"]
     billing = next(finding for finding in stored if finding.principal_name == "deploy-billing")
     assert billing.suppression.id == "billing-egress"

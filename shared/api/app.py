@@ -81,6 +81,8 @@ from shared.api.problems import (
     problem,
     validation_problem,
 )
+from shared.filters import stored_detection, stored_principal
+from shared.names import Named
 from shared.settings import SettingsError, read_setting
 from shared.severity import SEVERITIES, severity_rank
 from shared.store.keys import InvalidContinuation
@@ -153,6 +155,12 @@ def create_local_api(store_factory: Callable[[], TableFindingStore], environ: Ma
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _rule_names() -> list[Named]:
+    from shared.catalog.loader import rule_names
+
+    return rule_names()
 
 
 def _load_catalog() -> Iterable[CatalogDetection]:
@@ -302,6 +310,7 @@ def create_api(store_factory: Callable[[], TableFindingStore], *, api_key: str |
 
     lazy_store = _Lazy(build_store)
     lazy_catalog = _Lazy(lambda: [_detection(rule) for rule in (*catalog(), *checks())])
+    lazy_names = _Lazy(_rule_names)
 
     def store() -> TableFindingStore:
         return lazy_store.get()
@@ -372,9 +381,12 @@ def create_api(store_factory: Callable[[], TableFindingStore], *, api_key: str |
         until: QueryDatetime | None = Query(None, description="Last detected before (ISO 8601; no zone = UTC)"),
         severity: str | None = Query(None, max_length=20, description=f"Minimum severity: {', '.join(SEVERITIES)} "
                                                                        "(any case)"),
-        detection: str | None = Query(None, max_length=MAX_FILTER_LENGTH, description="Detection id"),
+        detection: str | None = Query(None, max_length=MAX_FILTER_LENGTH,
+                                      description="Detection or posture check: id or file name, or a unique prefix "
+                                                  "of either"),
         principal: str | None = Query(None, max_length=MAX_FILTER_LENGTH,
-                                      description="Workload identity: object id, app id or name (any case)"),
+                                      description="Workload identity: object id, app id, application object id or "
+                                                  "display name (any case), or a unique prefix of one"),
         status: Status | None = Query(None, description=f"One of {', '.join(STATUSES)}"),
         limit: int = Query(100, ge=1, le=MAX_LIMIT, description="Page size"),
         continuation: str | None = Query(None, max_length=MAX_TOKEN_LENGTH,
@@ -389,9 +401,17 @@ def create_api(store_factory: Callable[[], TableFindingStore], *, api_key: str |
                 severity_rank(severity)
             except ValueError as error:
                 raise invalid("query", "severity", str(error)) from None
+        try:
+            detection = stored_detection(store(), detection, lazy_names.get()) if detection else None
+        except KeyError as error:
+            raise invalid("query", "detection", str(error)) from None
+        try:
+            principal = stored_principal(store(), principal) if principal else None
+        except KeyError as error:
+            raise invalid("query", "principal", str(error)) from None
         with _store_errors():
             items, token = store().query_findings(since=since, until=until, min_severity=severity or None,
-                                                  detection=detection or None, principal=principal or None,
+                                                  detection=detection, principal=principal,
                                                   status=status, limit=limit, continuation=continuation or None)
         return FindingPage(items=[Finding.model_validate(item) for item in items], continuation=token)
 

@@ -33,6 +33,7 @@ from shared.posture.model import CredentialRecord
 from shared.posture.run import POSTURE_CHECKPOINT, audit_days, run_posture
 from shared.store.model import DigestBaseline, FindingState, RunRecord
 from shared.store.tables import TableFindingStore
+from shared.suppressions.digest import expired_section
 from shared.suppressions.load import Suppressions
 from shared.text import duration, join_list, moment, plural
 
@@ -260,6 +261,7 @@ class AuditPipeline:
                 hygiene: CredentialHygiene | None = None) -> dict[str, int]:
         delivered = {}
         trend = self._trend(run) if self.notifiers else []
+        sections = [section for section in (expired_section(self.suppressions, now),) if section]
         for notifier in self.notifiers:
             self._keep_lease(run)
             pending = self.store.pending_notifications(notifier.channel)
@@ -271,7 +273,7 @@ class AuditPipeline:
                             findings_query=f"/api/findings?since={since:%Y-%m-%dT%H:%M:%SZ}", hygiene=hygiene,
                             changes=digest_changes(states, pending, self.store.last_digest(notifier.channel)),
                             trend=trend, base_url=self.config.public_base_url,
-                            sections=skipped_section(run, {d.id: d.name for d in self.detections}))
+                            sections=[*skipped_section(run, {d.id: d.name for d in self.detections}), *sections])
             try:
                 notifier.send(digest)
             except NotificationError as error:

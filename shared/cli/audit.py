@@ -8,7 +8,9 @@ import typer
 from rich.table import Table
 
 from shared.audit.local import local_store
+from shared.catalog.loader import rule_names
 from shared.cli.common import SEVERITY_STYLE, console, errors, friendly_errors, parse_moment
+from shared.filters import stored_detection, stored_principal
 from shared.text import plural
 
 findings_app = typer.Typer(no_args_is_help=True, help="Findings in the store (Azurite locally, unless the "
@@ -52,15 +54,21 @@ def run() -> None:
 @findings_app.command("list")
 def list_findings(severity: str = typer.Option(None, "--severity", help="Minimum severity"),
                   since: str = typer.Option(None, "--since", help="Stored or updated since (UTC)"),
-                  detection: str = typer.Option(None, "--detection", help="Detection id"),
-                  principal: str = typer.Option(None, "--principal", help="Principal object id or name"),
-                  status: str = typer.Option(None, "--status", help="new, acknowledged, resolved, false_positive"),
+                  detection: str = typer.Option(None, "--detection", help="Detection id or file name, or a unique "
+                                                "prefix of either"),
+                  principal: str = typer.Option(None, "--principal", help="Workload identity: object id, app id, "
+                                                "application object id or display name"),
+                  status: str = typer.Option(None, "--status", help="new, acknowledged, resolved, false_positive or "
+                                             "suppressed"),
                   limit: int = typer.Option(100, "--limit", min=1, max=500),
                   as_json: bool = typer.Option(False, "--json", help="Print JSON")) -> None:
     """Stored findings, newest first."""
     with friendly_errors(), local_store() as store:
+        detection_id = stored_detection(store, detection, rule_names()) if detection else None
+        principal_id = stored_principal(store, principal) if principal else None
         findings, more = store.query_findings(since=parse_moment(since, "--since"), min_severity=severity,
-                                              detection=detection, principal=principal, status=status, limit=limit)
+                                              detection=detection_id, principal=principal_id, status=status,
+                                              limit=limit)
     if as_json:
         console.print_json(json.dumps([finding.model_dump(mode="json") for finding in findings]))
         return

@@ -17,6 +17,8 @@ from shared.cli.coverage_view import print_coverage
 from shared.cli.findings_view import print_findings, print_suppressed, rows_of_findings
 from shared.coverage import Coverage, detection_requirement, measure_coverage
 from shared.detect import CatalogRun, run_catalog
+from shared.directory.port import SnapshotFileDirectory
+from shared.identities import directory_identities, log_identities, resolve_identity
 from shared.logsource.database import LoadReport, LogDatabase
 from shared.logsource.embedded import EmbeddedLogSource
 from shared.settings import BY_NAME, read_setting
@@ -32,6 +34,7 @@ SINCE = typer.Option(None, "--since", help="Start of the audited range (UTC); de
 SUPPRESSIONS = typer.Option(None, "--suppressions", help="Folder of suppression files; default: SUPPRESSIONS_PATH "
                             "or the project's suppressions/")
 MAX_PROBLEMS_SHOWN = 20
+NAMES_LOOKBACK = timedelta(days=30)  # without a directory, identities are named by what signed in this far back
 
 
 def register(app: typer.Typer) -> None:
@@ -125,8 +128,12 @@ def detect(logs: Path = LOGS, now: str | None = NOW, since: str | None = SINCE,
                      else exit_codes.OK)
 
 
-def show_trail(principal: str = typer.Argument(..., help="Object id or app id of the workload identity"),
+def show_trail(principal: str = typer.Argument(..., help="The workload identity: object id, app id, application "
+                                               "object id or display name, or a unique prefix of one"),
                logs: Path = LOGS, now: str | None = NOW,
+               directory: Path | None = typer.Option(None, "--directory", help="Directory snapshot file "
+                                                     "(`wiaudit directory export`) to resolve names with; default: "
+                                                     "the identities in the logs"),
                since: str | None = typer.Option(None, "--since", help="Start (UTC); default: 7 days before --now"),
                logic_app_interval: str | None = typer.Option(
                    None, "--logic-app-interval", help="Longest gap between a sign-in and a Logic App run shown as "
@@ -140,11 +147,14 @@ def show_trail(principal: str = typer.Argument(..., help="Object id or app id of
     interval = _logic_app_interval(logic_app_interval)
     with friendly_errors():
         source = load_logs(logs, until)
-        links = logic_app_links(source, principal, start, until, interval=interval,
+        known = (directory_identities(SnapshotFileDirectory(directory).inventory()) if directory
+                 else log_identities(source, start - NAMES_LOOKBACK, until))
+        identity = resolve_identity(principal, known)
+        links = logic_app_links(source, identity.id, start, until, interval=interval,
                                 connections=read_setting("LOGIC_APP_CONNECTIONS"))
-        events = sorted([*trail(source, principal, start, until), *trail_events(links)],
+        events = sorted([*trail(source, [identity.id, *identity.aliases], start, until), *trail_events(links)],
                         key=lambda event: (event.time, event.source))
-    table = Table(title=f"Activity trail of {principal}", expand=True)
+    table = Table(title=f"Activity trail of {identity.label}", expand=True)
     for column in ("Time (UTC)", "Source", "Action", "IP", "Detail"):
         table.add_column(column)
     for event in events:
