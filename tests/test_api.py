@@ -341,6 +341,29 @@ def test_if_match_with_a_stale_etag_is_412_and_changes_nothing(client, seeded):
                         headers={"If-Match": etag}).status_code == 404
 
 
+def test_one_finding_carries_its_remediation_query_and_links(client, finding_store, make_finding):
+    from shared.catalog.loader import load_catalog
+
+    detection = load_catalog().get("first_credential_added")
+    context = {"deleted": False, "service_principal_id": "sp-object-1", "app_id": "app-1",
+               "application_object_id": "application-1", "type": "application"}
+    finding = make_finding("sp-object-1", detection=detection.id, severity="High", context=context)
+    finding_store.upsert_findings([finding], "run1", T0)
+    body = client.get(f"/api/findings/{finding.id}").json()
+    explanation = body["explanation"]
+    assert explanation["remediation"].startswith("An identity became usable with a key")
+    assert explanation["description"] == detection.description.strip()
+    assert explanation["query"].startswith("let WindowStart = datetime(2024-05-01T06:00:00.000000Z); "
+                                           "let WindowEnd = datetime(2024-05-02T06:00:00.000000Z);")
+    assert {"title": "T1098.001", "url": "https://attack.mitre.org/techniques/T1098/001/"} in explanation["techniques"]
+    assert [link["title"] for link in explanation["portal"]] == ["App registration", "Enterprise app", "Sign-in logs"]
+    orphan = make_finding("sp9", detection="retired_rule")
+    finding_store.upsert_findings([orphan], "run1", T0)
+    explanation = client.get(f"/api/findings/{orphan.id}").json()["explanation"]
+    assert explanation["description"] == "The rule that made this finding is no longer in the catalog."
+    assert (explanation["remediation"], explanation["query"], explanation["techniques"]) == (None, None, [])
+
+
 def test_bad_triage_bodies_are_422_and_unknown_ids_404(client, seeded):
     finding_id = seeded["sp2"]
     for body in ({"status": "closed", "by": "a"}, {"by": "a"}, {"status": "resolved", "by": ""},

@@ -64,7 +64,9 @@ from shared.api.identity import triage_actor
 from shared.api.models import (
     Detection,
     DetectionPage,
+    Explanation,
     Finding,
+    FindingDetail,
     FindingPage,
     Health,
     Problem,
@@ -415,15 +417,18 @@ def create_api(store_factory: Callable[[], TableFindingStore], *, api_key: str |
                                                   status=status, limit=limit, continuation=continuation or None)
         return FindingPage(items=[Finding.model_validate(item) for item in items], continuation=token)
 
-    @api.get("/findings/{finding_id}", response_model=Finding, responses=NOT_FOUND, tags=["findings"],
-             summary="One finding (its ETag is what If-Match on PATCH expects)",
+    @api.get("/findings/{finding_id}", response_model=FindingDetail, responses=NOT_FOUND, tags=["findings"],
+             summary="One finding with what to do about it (its ETag is what If-Match on PATCH expects)",
              dependencies=[Depends(_known_query())])
-    def get_finding(response: Response, finding_id: str = Path(max_length=1000)) -> Finding:
+    def get_finding(response: Response, finding_id: str = Path(max_length=1000)) -> FindingDetail:
+        from shared.explain import explain
+
         found = store().get_finding(finding_id) if FINDING_ID.fullmatch(finding_id) else None
         if found is None:
             raise _problem(404, f"no finding with id {finding_id!r}")
         response.headers["ETag"] = _etag(found)
-        return Finding.model_validate(found)
+        return FindingDetail(**Finding.model_validate(found).model_dump(),
+                             explanation=Explanation.model_validate(explain(found)))
 
     @api.patch("/findings/{finding_id}", response_model=Finding, tags=["findings"],
                summary="Triage a finding: change its status and/or add a comment (kept in its history)",

@@ -96,6 +96,32 @@ class Finding(BaseModel):
     history: list[TriageEvent] = Field(default_factory=list, description="Every triage change, oldest first")
 
 
+class Link(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    title: str
+    url: str
+
+
+class Explanation(BaseModel):
+    """What the finding means and what to do, from its rule, with links to follow."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    description: str = Field(description="The rule's description")
+    remediation: str | None = Field(description="What to do about it (the rule's remediation)")
+    query: str | None = Field(description="The detection's KQL with the finding's window and parameters filled in, "
+                                          "to paste into Log Analytics; null for a posture check")
+    techniques: list[Link] = Field(description="MITRE ATT&CK techniques")
+    portal: list[Link] = Field(description="The identity in the Entra admin center")
+
+
+class FindingDetail(Finding):
+    """One finding with its explanation."""
+
+    explanation: Explanation
+
+
 class FindingPage(BaseModel):
     items: list[Finding]
     continuation: str | None = Field(description="Pass as `continuation` for the next page; null on the last page")
