@@ -36,7 +36,7 @@ def stored(azurite, table_service, make_finding, tmp_path, monkeypatch):
 def test_findings_suppress_writes_the_narrowest_valid_file(stored):
     finding, folder = stored
     until = (datetime.now(UTC) + timedelta(days=90)).date()
-    result = runner.invoke(app, ["findings", "suppress", finding.id, "--reason", "the agent pool moved",
+    result = runner.invoke(app, ["findings", "suppress", finding.id[:12], "--reason", "the agent pool moved",
                                  "--until", until.isoformat(), "--owner", "alice@contoso.com"])
     assert result.exit_code == 0, result.output
     [path] = folder.glob("*.yaml")
@@ -58,7 +58,7 @@ def test_findings_suppress_refuses_what_would_not_load(stored):
     result = runner.invoke(app, ["findings", "suppress", finding.id, "--reason", "r", "--until", too_far])
     assert result.exit_code == 2 and "more than a year ahead" in result.output
     unknown = runner.invoke(app, ["findings", "suppress", "0" * 32, "--reason", "r", "--until", "2026-01-01"])
-    assert unknown.exit_code == 2 and "no finding with id 00000000" in unknown.output
+    assert unknown.exit_code == 2 and "unknown finding 00000000" in unknown.output
     assert list(folder.iterdir()) == []
 
 

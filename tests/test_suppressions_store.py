@@ -28,6 +28,9 @@ def test_a_suppressed_finding_is_stored_suppressed_and_never_announced(finding_s
     assert result.new == [loud.id] and result.suppressed == [quiet.id]
     stored = finding_store.get_finding(quiet.id)
     assert stored.status == "suppressed" and stored.suppression == KNOWN_GOOD
+    [entry] = stored.history
+    assert (entry.by, entry.from_, entry.to) == ("wiaudit", "new", "suppressed")
+    assert entry.comment == "matched suppression partner-range (owner alice, until 2024-06-01): the partner's agents"
     assert [f.id for f in finding_store.pending_notifications("teams")] == [loud.id]
     suppressed, _ = finding_store.query_findings(status="suppressed")
     assert [f.id for f in suppressed] == [quiet.id]
@@ -46,6 +49,8 @@ def test_once_no_suppression_matches_it_fires_as_new_and_is_announced(finding_st
     assert result.new == [first.id]
     stored = finding_store.get_finding(first.id)
     assert stored.status == "new" and stored.suppression is None and stored.occurrences == 2
+    assert [(entry.from_, entry.to) for entry in stored.history] == [("new", "suppressed"), ("suppressed", "new")]
+    assert "suppression partner-range ended 2024-06-01" in stored.history[-1].comment
     assert [f.id for f in finding_store.pending_notifications("email")] == [first.id]
 
 

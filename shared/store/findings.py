@@ -34,7 +34,7 @@ from shared.store.codec import (
     occurrence_key,
     shard,
 )
-from shared.store.history import apply_triage, reopen_on_recurrence
+from shared.store.history import apply_suppression, apply_triage, reopen_on_recurrence
 from shared.store.keys import utc
 from shared.store.model import FindingChanged, StoredFinding, Triage, UpsertResult
 from shared.store.outbox import enqueue
@@ -72,17 +72,6 @@ def _min(*values: datetime | None) -> datetime | None:
 def _max(*values: datetime | None) -> datetime | None:
     present = [utc(value) for value in values if value is not None]
     return max(present) if present else None
-
-
-def _apply_suppression(stored: StoredFinding, latest: Finding, kind: str) -> tuple[StoredFinding, str]:
-    """A finding a live suppression matches is `suppressed` (a new one is not announced); a suppressed one that
-    fires again with no live suppression matching it (expired, removed) is new again and announced."""
-    if latest.suppression is not None:
-        suppressed = stored.model_copy(update={"status": "suppressed", "suppression": latest.suppression})
-        return suppressed, "suppressed" if kind == "new" else kind
-    if stored.status == "suppressed":
-        return stored.model_copy(update={"status": "new", "suppression": None}), "new"
-    return stored, kind
 
 
 class FindingWrites(StoreBase):
@@ -148,7 +137,8 @@ class FindingWrites(StoreBase):
         if state.entity is None:
             stored = StoredFinding(id=finding_id, **facts, first_seen=first_seen, last_seen=last_seen,
                                    first_detected=now, last_detected=now, occurrences=len(fresh))
-            stored, kind = _apply_suppression(stored, latest, "new")
+            suppressed = apply_suppression(stored, latest.suppression, now)
+            stored, kind = (suppressed, "suppressed") if suppressed else (stored, "new")
             old_index = set()
             entity, _ = finding_entity(stored)
             operations.append(("create", entity))
@@ -161,10 +151,11 @@ class FindingWrites(StoreBase):
                           occurrences=len(state.occurrences) + len(fresh))
             stored = previous.model_copy(update=update)
             kind, old_index = "recurring", index_keys(previous)
-            stored, kind = _apply_suppression(stored, latest, kind)
-            reopened = reopen_on_recurrence(stored, latest.window_start, latest.window_end, now)
-            if kind == "recurring" and reopened is not None:
-                stored, kind = reopened, "reopened"
+            changed = apply_suppression(stored, latest.suppression, now)
+            if changed is None:
+                changed = reopen_on_recurrence(stored, latest.window_start, latest.window_end, now)
+            if changed is not None:
+                stored, kind = changed, "reopened" if changed.status == "new" else "recurring"
             entity, _ = finding_entity(stored)
             operations.append(("update", entity, {"mode": UpdateMode.REPLACE, "etag": state.entity.metadata["etag"],
                                                   "match_condition": MatchConditions.IfNotModified}))
