@@ -12,7 +12,7 @@ setting.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -44,7 +44,7 @@ CONNECTION_LOOKBACK = timedelta(days=90)  # the activity log's retention in a wo
 RUN_SLACK = timedelta(days=1)  # a run's completion record is written when it ends, after its start
 
 SIGN_INS = """union AADServicePrincipalSignInLogs, AADManagedIdentitySignInLogs
-| where ServicePrincipalId == Principal or AppId == Principal
+| where ServicePrincipalId in~ (Principals) or AppId in~ (Principals)
 | where TimeGenerated >= WindowStart and TimeGenerated < WindowEnd
 | project TimeGenerated, ServicePrincipalId, AppId, ResourceIdentity, ResourceDisplayName, ResultType"""
 WORKFLOW_STEPS = """AzureDiagnostics
@@ -102,15 +102,17 @@ class KnownConnection:
     evidence: str
 
 
-def logic_app_links(source: LogSource, principal: str, since: datetime, until: datetime, *,
+def logic_app_links(source: LogSource, principal: str | Sequence[str], since: datetime, until: datetime, *,
                     interval: timedelta, connections: Mapping[str, str] | None = None) -> list[WorkflowLink]:
-    """The workflow runs and actions in [since, until) linked to `principal` (object id or app id), oldest first.
+    """The workflow runs and actions in [since, until) linked to `principal` (every id of the identity: object id,
+    app id...), oldest first.
 
     `interval` is the longest gap between a sign-in and a step's start for a probable link; `connections` maps an
     API connection or a workflow (name or resource id) to the service principal (object id or app id) it signs in
     as, on top of what the activity log says.
     """
-    sign_ins, identities = _sign_ins(source, principal, since - interval, until + interval)
+    ids = [principal] if isinstance(principal, str) else list(principal)
+    sign_ins, identities = _sign_ins(source, ids, since - interval, until + interval)
     steps = _workflow_steps(source, since, until)
     known = _known_connections(source, since, until, connections or {})
     links = [link for step in steps if (link := _link(step, sign_ins, identities, known, interval))]
@@ -167,15 +169,16 @@ def _connection_of(step: WorkflowStep, known: dict[str, KnownConnection]) -> Kno
     return known.get(step.workflow_id) or known.get(step.workflow.lower())
 
 
-def _header(principal: str, start: datetime, end: datetime) -> str:
-    return (f"let Principal = {json.dumps(principal)}; let WindowStart = {kql_datetime(start)}; "
+def _header(principals: list[str], start: datetime, end: datetime) -> str:
+    return (f"let Principals = dynamic({json.dumps(principals)}); let WindowStart = {kql_datetime(start)}; "
             f"let WindowEnd = {kql_datetime(end)}; let RunSlack = {RUN_SLACK.days}d;\n")
 
 
-def _sign_ins(source: LogSource, principal: str, start: datetime, end: datetime) -> tuple[list[SignIn], set[str]]:
+def _sign_ins(source: LogSource, principals: list[str], start: datetime,
+              end: datetime) -> tuple[list[SignIn], set[str]]:
     """The principal's sign-ins to connector resources, and every id it is known by (object id, app id)."""
-    rows = source.query(_header(principal, start, end) + SIGN_INS, start, end)
-    identities = {principal.lower()} | {str(row[column]).lower() for row in rows
+    rows = source.query(_header(principals, start, end) + SIGN_INS, start, end)
+    identities = {principal.lower() for principal in principals} | {str(row[column]).lower() for row in rows
                                         for column in ("ServicePrincipalId", "AppId") if row[column]}
     sign_ins = [SignIn(row["TimeGenerated"], row["ResourceDisplayName"] or "", row["ResultType"] != "0")
                 for row in rows if _is_connector_resource(row["ResourceIdentity"], row["ResourceDisplayName"])]
@@ -188,7 +191,7 @@ def _is_connector_resource(app_id: str | None, name: str | None) -> bool:
 
 def _workflow_steps(source: LogSource, start: datetime, end: datetime) -> list[WorkflowStep]:
     """One step per run and per action: its earliest start, and the status of its latest record."""
-    rows = source.query(_header("", start, end) + WORKFLOW_STEPS, start, end + RUN_SLACK)
+    rows = source.query(_header([], start, end) + WORKFLOW_STEPS, start, end + RUN_SLACK)
     latest: dict[tuple[str, str, str], dict[str, Any]] = {}
     starts: dict[tuple[str, str, str], datetime] = {}
     for row in sorted(rows, key=lambda row: row["TimeGenerated"]):
@@ -203,7 +206,7 @@ def _known_connections(source: LogSource, since: datetime, until: datetime,
                        configured: Mapping[str, str]) -> dict[str, KnownConnection]:
     """Workflow (resource id and name, lower case) -> the principal its API connection signs in as."""
     start = since - CONNECTION_LOOKBACK
-    rows = source.query(_header("", start, until) + RESOURCE_WRITES, start, until)
+    rows = source.query(_header([], start, until) + RESOURCE_WRITES, start, until)
     settings = {key.lower(): KnownConnection(value.lower(), f"LOGIC_APP_CONNECTIONS maps {key} to this service "
                                                             "principal") for key, value in configured.items()}
     connection_principals = dict(settings)

@@ -169,6 +169,8 @@ def test_the_connection_written_in_the_activity_log_makes_the_link_certain(sourc
 def test_the_connection_is_recognised_by_app_id_as_well(source):
     links = links_by_run(source, principal=APP_ID)
     assert links[("Enrich-Incident", "run", "13:00:00")].certain
+    every_id = links_by_run(source, principal=[PRINCIPAL.upper(), APP_ID])  # as the CLI passes a resolved identity
+    assert every_id.keys() == links_by_run(source).keys()
 
 
 def test_a_workflow_mapped_in_the_settings_is_certain(source):
@@ -198,7 +200,7 @@ def test_trail_rows_say_probable_or_certain_and_have_no_ip(source):
 
 def test_the_queries_pass_microsofts_kusto_parser():
     queries = {"sign-ins": SIGN_INS, "workflow steps": WORKFLOW_STEPS, "resource writes": RESOURCE_WRITES}
-    header = ('let Principal = "x"; let WindowStart = datetime(2026-01-01T00:00:00Z); '
+    header = ('let Principals = dynamic(["x"]); let WindowStart = datetime(2026-01-01T00:00:00Z); '
               "let WindowEnd = datetime(2026-01-02T00:00:00Z); let RunSlack = 1d;")
     checks = validate_queries(list(queries.items()), headers=dict.fromkeys(queries, header))
     assert {name: check.errors for name, check in checks.items() if check.errors} == {}

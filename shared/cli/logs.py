@@ -150,7 +150,7 @@ def show_trail(principal: str = typer.Argument(..., help="The workload identity:
         known = (directory_identities(SnapshotFileDirectory(directory).inventory()) if directory
                  else log_identities(source, start - NAMES_LOOKBACK, until))
         identity = resolve_identity(principal, known)
-        links = logic_app_links(source, identity.id, start, until, interval=interval,
+        links = logic_app_links(source, [identity.id, *identity.aliases], start, until, interval=interval,
                                 connections=read_setting("LOGIC_APP_CONNECTIONS"))
         events = sorted([*trail(source, [identity.id, *identity.aliases], start, until), *trail_events(links)],
                         key=lambda event: (event.time, event.source))
