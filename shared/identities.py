@@ -19,15 +19,17 @@ if TYPE_CHECKING:
     from shared.posture.model import CredentialRecord
 
 KIND = "identity"
-_SIGNED_IN = """union AADServicePrincipalSignInLogs, AADManagedIdentitySignInLogs
+IDENTITY_QUERIES = {  # the identities the logs name, when no directory is at hand
+    "signed in": """union AADServicePrincipalSignInLogs, AADManagedIdentitySignInLogs
 | where TimeGenerated >= WindowStart and TimeGenerated < WindowEnd and isnotempty(ServicePrincipalId)
-| summarize by ServicePrincipalId, ServicePrincipalName, AppId"""
-_APPLICATIONS = """AuditLogs
+| summarize by ServicePrincipalId, ServicePrincipalName, AppId""",
+    "applications": """AuditLogs
 | where TimeGenerated >= WindowStart and TimeGenerated < WindowEnd
 | extend Id = tostring(TargetResources[0].id), Name = tostring(TargetResources[0].displayName),
     Type = tostring(TargetResources[0].type)
 | where Type == "Application" and isnotempty(Id)
-| distinct Id, Name"""
+| distinct Id, Name""",
+}
 
 
 def identity(sp_id: str, app_id: str, name: str, application_ids: Sequence[str] = (), kind: str = "") -> Named:
@@ -60,10 +62,10 @@ def log_identities(source: LogSource, since: datetime, until: datetime) -> list[
 
     header = f"let WindowStart = {kql_datetime(since)}; let WindowEnd = {kql_datetime(until)};\n"
     applications: dict[str, list[str]] = {}
-    for row in source.query(header + _APPLICATIONS, since, until):
+    for row in source.query(header + IDENTITY_QUERIES["applications"], since, until):
         applications.setdefault((row["Name"] or "").lower(), []).append(row["Id"])
     found: dict[str, Named] = {}
-    for row in source.query(header + _SIGNED_IN, since, until):
+    for row in source.query(header + IDENTITY_QUERIES["signed in"], since, until):
         name = row["ServicePrincipalName"] or ""
         found.setdefault(row["ServicePrincipalId"], identity(row["ServicePrincipalId"], row["AppId"] or "", name,
                                                              applications.get(name.lower(), [])))

@@ -16,7 +16,8 @@ from shared.api import create_api
 from shared.catalog.loader import rule_names
 from shared.cli import app
 from shared.directory.model import DirectorySnapshot
-from shared.identities import directory_identities, resolve_identity
+from shared.identities import IDENTITY_QUERIES, directory_identities, resolve_identity
+from shared.kql.validator import validate_queries
 from shared.names import AmbiguousName, UnknownName, resolve
 from shared.posture.model import CredentialRecord
 from shared.store import TableFindingStore
@@ -161,3 +162,9 @@ def test_findings_list_resolves_names_and_fails_on_unknown_ones(azurite, table_s
     assert unknown.exit_code == 2 and "unknown identity payroll-synk" in unknown.output
     unknown = runner.invoke(app, ["findings", "list", "--detection", "payroll_rule"])
     assert unknown.exit_code == 2 and "unknown detection payroll_rule" in unknown.output
+
+
+def test_the_identity_queries_pass_microsofts_kusto_parser():
+    header = "let WindowStart = datetime(2026-01-01T00:00:00Z); let WindowEnd = datetime(2026-01-02T00:00:00Z);"
+    checks = validate_queries(list(IDENTITY_QUERIES.items()), headers=dict.fromkeys(IDENTITY_QUERIES, header))
+    assert {name: check.errors for name, check in checks.items() if check.errors} == {}
