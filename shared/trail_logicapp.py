@@ -12,6 +12,7 @@ setting.
 from __future__ import annotations
 
 import json
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -133,19 +134,22 @@ def _describe(step: WorkflowStep) -> str:
 
 def _link(step: WorkflowStep, sign_ins: list[SignIn], identities: set[str], known: dict[str, KnownConnection],
           interval: timedelta) -> WorkflowLink | None:
-    nearest = min(sign_ins, key=lambda sign_in: abs(sign_in.time - step.start), default=None)
+    nearest = _nearest(sign_ins, step.start)
     near = nearest is not None and abs(nearest.time - step.start) <= interval
+    timing = _timing(step, nearest) if near else ""
     connection = _connection_of(step, known)
-    if connection is not None:
-        if connection.principal not in identities:
-            return None
-        timing = f"{_timing(step, nearest)}; " if near else ""
-        if not near and step.action:
-            return None
-        return WorkflowLink(step, True, f"{timing}{connection.evidence}")
-    if not near:
-        return None
-    return WorkflowLink(step, False, f"{_timing(step, nearest)}; no identity in the workflow log")
+    if connection is None:
+        return WorkflowLink(step, False, f"{timing}; no identity in the workflow log") if near else None
+    if connection.principal not in identities or (step.action and not near):
+        return None  # another principal's workflow, or an action no sign-in shows to be one of this principal's
+    return WorkflowLink(step, True, "; ".join(part for part in (timing, connection.evidence) if part))
+
+
+def _nearest(sign_ins: list[SignIn], moment: datetime) -> SignIn | None:
+    """The sign-in closest in time to `moment`; `sign_ins` is sorted by time."""
+    index = bisect_left(sign_ins, moment, key=lambda sign_in: sign_in.time)
+    candidates = sign_ins[max(index - 1, 0):index + 1]
+    return min(candidates, key=lambda sign_in: abs(sign_in.time - moment), default=None)
 
 
 def _timing(step: WorkflowStep, sign_in: SignIn) -> str:
@@ -176,13 +180,13 @@ def _header(principals: list[str], start: datetime, end: datetime) -> str:
 
 def _sign_ins(source: LogSource, principals: list[str], start: datetime,
               end: datetime) -> tuple[list[SignIn], set[str]]:
-    """The principal's sign-ins to connector resources, and every id it is known by (object id, app id)."""
+    """The principal's sign-ins to connector resources, oldest first, and every id it is known by."""
     rows = source.query(_header(principals, start, end) + SIGN_INS, start, end)
     identities = {principal.lower() for principal in principals} | {str(row[column]).lower() for row in rows
                                         for column in ("ServicePrincipalId", "AppId") if row[column]}
     sign_ins = [SignIn(row["TimeGenerated"], row["ResourceDisplayName"] or "", row["ResultType"] != "0")
                 for row in rows if _is_connector_resource(row["ResourceIdentity"], row["ResourceDisplayName"])]
-    return sign_ins, identities
+    return sorted(sign_ins, key=lambda sign_in: sign_in.time), identities
 
 
 def _is_connector_resource(app_id: str | None, name: str | None) -> bool:
