@@ -9,7 +9,7 @@ import pytest
 from servers.webhook_server import WebhookServer
 from test_notify_render import make_digest, small_digest, stored_finding
 
-from shared.notify.port import NotificationError
+from shared.notify.port import DeliveryUncertain, NotificationError
 from shared.notify.teams import TeamsNotifier
 from shared.notify.teams_card import serialize, teams_message
 
@@ -108,3 +108,16 @@ def test_a_large_digest_posts_under_the_size_limit(webhook: WebhookServer) -> No
     digest = make_digest([stored_finding(n, summary="s" * 2000) for n in range(500)])
     TeamsNotifier(webhook.webhook_url).send(digest)
     assert len(webhook.received[0].body) < 28_000
+
+
+def test_a_webhook_that_answers_after_the_timeout_gets_the_card_once(webhook: WebhookServer) -> None:
+    """The post went through but the answer came too late: retrying would post the card again."""
+    webhook.answer_late()
+    try:
+        with pytest.raises(DeliveryUncertain) as raised:
+            TeamsNotifier(webhook.webhook_url, timeout=1, max_retries=3, backoff=0.01).send(small_digest())
+    finally:
+        webhook.release()
+    assert len(webhook.received) == 1
+    assert "not sent again" in str(raised.value)
+    _assert_no_secret(raised.value, webhook)

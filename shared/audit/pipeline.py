@@ -26,18 +26,22 @@ from shared.directory.port import Directory
 from shared.findings import Finding
 from shared.logsource.base import IncompleteResult, LogQueryError, LogSource
 from shared.notify.changes import TREND_RUNS, TrendPoint, digest_changes, open_counts, open_ids
-from shared.notify.port import Digest, DigestSection, NotificationError, Notifier
+from shared.notify.port import DeliveryUncertain, Digest, DigestSection, NotificationError, Notifier
+from shared.notify.uncertain import uncertain_section
 from shared.posture.catalog import PostureCheck, load_checks
 from shared.posture.hygiene import CredentialHygiene, credential_hygiene
 from shared.posture.model import CredentialRecord
 from shared.posture.run import POSTURE_CHECKPOINT, audit_days, run_posture
-from shared.store.model import DigestBaseline, FindingState, RunRecord
+from shared.store.model import DigestBaseline, FindingState, PendingDelivery, RunRecord
 from shared.store.tables import TableFindingStore
 from shared.suppressions.digest import expired_section
 from shared.suppressions.load import Suppressions
 from shared.text import duration, join_list, moment, plural
 
 SKIPPED = "skipped:"  # run.errors key prefix: windows of a detection that MAX_LOOKBACK_DAYS left unaudited
+
+INTERRUPTED = ("the audit stopped after it began sending the digest and before it recorded whether the channel "
+               "took it, and neither a Teams webhook nor Graph sendMail can be asked whether a message arrived")
 
 
 @dataclass(frozen=True)
@@ -259,29 +263,43 @@ class AuditPipeline:
 
     def _notify(self, run: RunRecord, now: datetime, states: dict[str, FindingState],
                 hygiene: CredentialHygiene | None = None) -> dict[str, int]:
+        """Each channel's digest, recorded before it is sent (see shared/store/outbox.py), so a run that stops
+        between sending and bookkeeping, or a channel that answers too late, never makes a digest go out twice."""
         delivered = {}
         trend = self._trend(run) if self.notifiers else []
         sections = [section for section in (expired_section(self.suppressions, now),) if section]
         for notifier in self.notifiers:
             self._keep_lease(run)
-            pending = self.store.pending_notifications(notifier.channel)
-            if not pending:
+            channel = notifier.channel
+            uncertain = self.store.settle_deliveries(channel, INTERRUPTED)
+            pending = self.store.pending_notifications(channel)
+            if not pending and not uncertain:
                 continue
-            self.progress(f"sending {plural(len(pending), 'finding')} to {notifier.channel}")
-            since = min(finding.last_detected for finding in pending)  # a reopened finding was first stored long ago
+            self.progress(f"sending {plural(len(pending), 'finding')} to {channel}")
+            # a reopened finding was first stored long ago
+            since = min((finding.last_detected for finding in pending), default=now)
             digest = Digest(generated_at=now, run_id=run.id, findings=pending,
                             findings_query=f"/api/findings?since={since:%Y-%m-%dT%H:%M:%SZ}", hygiene=hygiene,
-                            changes=digest_changes(states, pending, self.store.last_digest(notifier.channel)),
+                            changes=digest_changes(states, pending, self.store.last_digest(channel)),
                             trend=trend, base_url=self.config.public_base_url,
-                            sections=[*skipped_section(run, {d.id: d.name for d in self.detections}), *sections])
+                            sections=[*uncertain_section(uncertain),
+                                      *skipped_section(run, {d.id: d.name for d in self.detections}), *sections])
+            delivery = PendingDelivery(id=run.id, attempted_at=now, findings=len(pending),
+                                       reports=[earlier.id for earlier in uncertain])
+            self.store.begin_delivery(channel, delivery, [finding.id for finding in pending])
             try:
                 notifier.send(digest)
-            except NotificationError as error:
-                run.errors[f"notify:{notifier.channel}"] = str(error)
+            except DeliveryUncertain as error:
+                self.store.uncertain(channel, delivery, str(error))
+                run.errors[f"notify:{channel}"] = str(error)
                 continue
-            self.store.mark_notified(notifier.channel, [finding.id for finding in pending])
-            self.store.record_digest(notifier.channel, DigestBaseline(at=now, run_id=run.id, open_ids=open_ids(states)))
-            delivered[notifier.channel] = len(pending)
+            except NotificationError as error:
+                self.store.failed(channel, delivery)
+                run.errors[f"notify:{channel}"] = str(error)
+                continue
+            self.store.delivered(channel, delivery)
+            self.store.record_digest(channel, DigestBaseline(at=now, run_id=run.id, open_ids=open_ids(states)))
+            delivered[channel] = len(pending)
         return delivered
 
 

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from shared.notify.email import EmailContent, email_message
-from shared.notify.port import Digest, NotificationError
+from shared.notify.port import DeliveryUncertain, Digest, NotificationError, may_have_arrived
 from shared.settings import SettingsError, read_setting, require_setting
 
 if TYPE_CHECKING:
@@ -169,6 +169,11 @@ class GraphMailNotifier:
             raise NotificationError(f"Microsoft Graph refused sending the digest email from {self.sender} "
                                     f"(HTTP {status}): {error}{hint}") from None
         except Exception as error:  # transport failures, timeouts, authentication errors
+            if may_have_arrived(error):
+                raise DeliveryUncertain(
+                    f"Microsoft Graph took the digest email from {self.sender} but gave no answer "
+                    f"({type(error).__name__}), and sendMail cannot be checked or sent idempotently, "
+                    "so it is not sent again") from None
             raise NotificationError(f"sending the digest email from {self.sender} through Microsoft Graph "
                                     f"failed: {type(error).__name__}: {error}") from None
 

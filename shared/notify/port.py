@@ -1,7 +1,9 @@
 """The Notifier port and the digest it delivers.
 
 A notifier either delivers the whole digest or raises NotificationError; the pipeline then
-leaves the digest's findings pending for that channel, so they go out with the next run.
+leaves the digest's findings pending for that channel, so they go out with the next run. When the
+channel may have received it anyway (DeliveryUncertain), the findings are not sent again: the next
+digest says the earlier one may not have arrived, and why.
 """
 
 from __future__ import annotations
@@ -31,6 +33,19 @@ class DigestSection(BaseModel):
     title: str
     lines: list[str] = Field(default_factory=list)
     severity: str | None = None
+
+
+class DeliveryUncertain(NotificationError):
+    """The channel may have received the message without confirming it (it answered after the client gave up,
+    or dropped the connection after the request was sent). Sending again could repeat it, so it is not retried."""
+
+
+def may_have_arrived(error: BaseException) -> bool:
+    """True for an HTTP failure that came after the whole request was sent (no answer in time, or the
+    connection dropped before the status line): the receiver may have acted on it."""
+    import httpx
+
+    return isinstance(error, (httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError))
 
 
 class Digest(BaseModel):

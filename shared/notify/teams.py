@@ -10,6 +10,11 @@ backoff, or after the Retry-After the webhook asks for, at most `max_retries` ti
 longer than `max_retry_after` seconds at once; then NotificationError, and the pipeline leaves the
 findings pending for the next run. Other 4xx are not retried (the request itself is wrong). Redirects
 are not followed (a signed URL has no business redirecting the card elsewhere).
+
+A post the webhook may have taken is never retried: when the whole request went out and no answer came
+(read timeout, connection dropped before the status line), the workflow may well have run and posted
+the card. Workflows takes no idempotency key, so a retry could post it twice: DeliveryUncertain instead,
+and the next digest says this one may not have arrived.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 
 import httpx
 
-from shared.notify.port import Digest, NotificationError
+from shared.notify.port import DeliveryUncertain, Digest, NotificationError, may_have_arrived
 from shared.notify.teams_card import serialize, teams_message
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
@@ -103,6 +108,11 @@ class TeamsNotifier:
                     response = client.post(self._url, content=body,
                                            headers={"Content-Type": "application/json; charset=utf-8"})
                 except httpx.HTTPError as error:
+                    if may_have_arrived(error):
+                        raise DeliveryUncertain(
+                            f"the Teams webhook got the digest but gave no answer ({type(error).__name__}, "
+                            f"waited {self.timeout:g} s), and a webhook post cannot be checked or sent "
+                            "idempotently, so it is not sent again") from None
                     problem = self.redact(f"{type(error).__name__}: {error}")
                 else:
                     if response.is_success:

@@ -146,6 +146,17 @@ class DigestBaseline(BaseModel):
     complete: bool = Field(True, description="False: too many open findings to keep their ids")
 
 
+class PendingDelivery(BaseModel):
+    """One digest on its way to a channel, recorded before it is sent (see outbox.py)."""
+
+    id: str = Field(description="The digest's id: the run that sends it")
+    state: Literal["sending", "delivered", "uncertain"] = "sending"
+    attempted_at: datetime
+    findings: int = Field(description="How many findings it carries")
+    reason: str = Field("", description="Why its arrival is uncertain")
+    reports: list[str] = Field(default_factory=list, description="Uncertain deliveries it tells its readers about")
+
+
 @dataclass
 class UpsertResult:
     """Finding ids by what the upsert did to them, and how many table transactions it took.

@@ -3,7 +3,8 @@
 `url` is a signed-looking webhook URL (a random `sig`), so tests can check it never leaks. Every POST is
 kept in `received` (path, query, headers, body bytes, monotonic time). `fail(status, times, retry_after=...,
 body=...)` answers the next `times` requests with `status` instead; a request whose `sig` is wrong is a 401,
-as Workflows answers.
+as Workflows answers. `answer_late()` makes it a slow webhook: every POST is taken (kept, and would be posted
+to the channel) but answered only after `release()`, so a client gives up waiting on a post that went through.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from ._http import LocalServer, QuietHandler
+
+LATE_ANSWER_LIMIT = 120  # seconds a held answer waits for release() at most, so no handler thread lingers
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,7 @@ class _Handler(QuietHandler):
             self.send_json(failure.status, {"error": {"code": "Failure", "message": failure.body,
                                                       "target": f"{owner.url}{self.path}"}}, headers)
         else:
+            owner.answering.wait(LATE_ANSWER_LIMIT)
             self.send_response(202)
             self.send_header("Content-Length", "0")
             self.end_headers()
@@ -77,6 +81,15 @@ class WebhookServer(LocalServer):
         self.failures: list[_Failure] = []
         self.signature = secrets.token_urlsafe(32)
         self.path = f"/workflows/{secrets.token_hex(16)}/triggers/manual/paths/invoke"
+        self.answering = threading.Event()
+        self.answering.set()
+
+    def answer_late(self) -> None:
+        """Take every POST but hold its 202 until release()."""
+        self.answering.clear()
+
+    def release(self) -> None:
+        self.answering.set()
 
     @property
     def webhook_url(self) -> str:
