@@ -104,6 +104,16 @@ param mailTo string = ''
 @description('Absolute base URL of the HTTP API for the digest\'s links to findings (a custom domain or front door); empty: the Function App\'s own https host name.')
 param publicBaseUrl string = ''
 
+@description('OWNER_NOTICES: email each application\'s owners about its expiring, expired and unused credentials, from mailSender (its Exchange RBAC scope already covers it).')
+@allowed(['true', 'false'])
+param ownerNotices string = 'false'
+
+@description('OWNER_NOTICE_DAYS: days before a credential\'s end at which its owners are told, comma-separated.')
+param ownerNoticeDays string = '30,14,7,1'
+
+@description('OWNER_NOTICE_DOMAINS: mail domains owner notices may go to, comma-separated; empty: any.')
+param ownerNoticeDomains string = ''
+
 @description('AUDIT_SCHEDULE: NCRONTAB schedule of the audit timer (UTC).')
 param auditSchedule string = '0 0 6 * * *'
 
@@ -237,6 +247,9 @@ module functionApp 'modules/function-app.bicep' = {
     mailTo: mailTo
     publicBaseUrl: publicBaseUrl
     authClientId: authClientId
+    ownerNotices: ownerNotices
+    ownerNoticeDays: ownerNoticeDays
+    ownerNoticeDomains: ownerNoticeDomains
   }
 }
 

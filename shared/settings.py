@@ -52,6 +52,34 @@ def _parse_json(text: str) -> Any:
         raise ValueError(f"must be a JSON object ({error.msg})") from None
 
 
+def _switch(text: str) -> bool:
+    value = text.strip().lower()
+    if value not in ("true", "false"):
+        raise ValueError("must be true or false")
+    return value == "true"
+
+
+def _days_list(text: str) -> tuple[int, ...]:
+    """`30,14,7,1`: distinct positive whole numbers of days, largest first."""
+    try:
+        days = {int(part) for part in text.split(",") if part.strip()}
+    except ValueError:
+        raise ValueError("must be comma-separated whole numbers of days, such as 30,14,7,1") from None
+    if not days or min(days) <= 0:
+        raise ValueError("must be comma-separated positive whole numbers of days, such as 30,14,7,1")
+    return tuple(sorted(days, reverse=True))
+
+
+def _domains(text: str) -> tuple[str, ...]:
+    """`contoso.com, fabrikam.com`: mail domains, lower case."""
+    domains = tuple(dict.fromkeys(part.strip().lower().lstrip("@") for part in text.split(",") if part.strip()))
+    bad = [domain for domain in domains if "." not in domain or not all(
+        label and label.replace("-", "").isalnum() for label in domain.split("."))]
+    if bad:
+        raise ValueError(f"{', '.join(bad)} is not a mail domain such as contoso.com")
+    return domains
+
+
 def _json_object(text: str) -> dict:
     value = _parse_json(text)
     if not isinstance(value, dict) or not all(isinstance(inner, dict) for inner in value.values()):
@@ -92,6 +120,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MAIL_TO", "Comma-separated recipients of the digest email"),
     Setting("PUBLIC_BASE_URL", "Absolute base URL of the HTTP API (e.g. https://<app>.azurewebsites.net), for the "
             "links to findings in the digest; unset: no such links", parse=parse_base_url),
+    Setting("OWNER_NOTICES", "Whether owners get an email about their applications' expiring, expired and unused "
+            "credentials (true or false)", "false", _switch),
+    Setting("OWNER_NOTICE_DAYS", "Days before a credential's end at which its owners are told, comma-separated",
+            "30,14,7,1", _days_list),
+    Setting("OWNER_NOTICE_DOMAINS", "Mail domains owner notices may go to, comma-separated (unset: any)",
+            parse=_domains),
     Setting("DETECTION_PARAMETERS", 'Overrides of detection and posture check parameters as JSON: '
             '{"<rule file name>": {"<parameter>": value}}, e.g. {"expiring_credentials": {"expiring_days": 45}}',
             "{}", _json_object),

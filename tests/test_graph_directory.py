@@ -94,7 +94,7 @@ def test_inventory_through_msgraph_sdk_equals_the_served_snapshot_with_exact_req
         listed = [r for r in server.requests if r.path == "/servicePrincipals"]
         assert listed[0].query["$top"] == "999"
         assert "appRoles" in listed[0].query["$select"].split(",")
-        assert listed[0].query["$expand"] == "owners($select=id,displayName,userPrincipalName)"
+        assert listed[0].query["$expand"] == "owners($select=id,displayName,userPrincipalName,mail)"
 
 
 def test_inventory_can_repeat_and_run_inside_an_event_loop(tenant):

@@ -97,6 +97,16 @@ param publicBaseUrl string = ''
 @description('Client id of the Entra app registration for sign-in (entra-app.bicep); empty: no App Service authentication.')
 param authClientId string = ''
 
+@description('OWNER_NOTICES: true to email owners about their applications\' credentials (from mailSender).')
+@allowed(['true', 'false'])
+param ownerNotices string = 'false'
+
+@description('OWNER_NOTICE_DAYS: comma-separated days before a credential\'s end at which its owners are told.')
+param ownerNoticeDays string = '30,14,7,1'
+
+@description('OWNER_NOTICE_DOMAINS: comma-separated mail domains owner notices may go to; empty: any.')
+param ownerNoticeDomains string = ''
+
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   //checkov:skip=CKV_AZURE_225:A daily audit job catches up missed windows from its checkpoints, so a zonal outage only delays a run; zone redundancy would pin the plan to fewer regions and ZRS storage.
   name: planName
@@ -190,6 +200,9 @@ var productSettings = {
   MAIL_SENDER: mailSender
   MAIL_TO: mailTo
   PUBLIC_BASE_URL: empty(publicBaseUrl) ? 'https://${functionApp.properties.defaultHostName}' : publicBaseUrl
+  OWNER_NOTICES: ownerNotices
+  OWNER_NOTICE_DAYS: ownerNoticeDays
+  OWNER_NOTICE_DOMAINS: ownerNoticeDomains
 }
 
 // Secrets: Key Vault references only, resolved with keyVaultReferenceIdentity. Without a

@@ -55,9 +55,10 @@ def azure_credential(environ: Mapping[str, str] | None = None):
 
 
 def pipeline_from_settings(environ: Mapping[str, str] | None = None) -> AuditPipeline:
-    """Log Analytics, Microsoft Graph, Table Storage and the configured notifiers, one credential."""
+    """Log Analytics, Microsoft Graph, Table Storage, the configured notifiers and owner notices, one credential."""
     from shared.directory.graph import graph_directory_from_settings
     from shared.logsource.log_analytics import log_analytics_source_from_settings
+    from shared.notices.factory import owner_notices_from_settings
     from shared.notify.factory import notifiers_from_settings
     from shared.store.tables import TableFindingStore
 
@@ -66,7 +67,9 @@ def pipeline_from_settings(environ: Mapping[str, str] | None = None) -> AuditPip
     source = log_analytics_source_from_settings(credential, environ)
     directory = graph_directory_from_settings(credential, environ)
     notifiers = notifiers_from_settings(credential, environ)
+    notices = owner_notices_from_settings(credential, environ)
     store = TableFindingStore.from_settings(credential, environ, channels=[n.channel for n in notifiers])
     store.ensure_tables()
     return AuditPipeline(list(load_catalog()), source, directory, store, notifiers,
-                         clock=lambda: datetime.now(UTC), config=config, suppressions=configured_suppressions(environ))
+                         clock=lambda: datetime.now(UTC), config=config, suppressions=configured_suppressions(environ),
+                         notices=notices)

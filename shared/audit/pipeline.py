@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared.audit.lease import AuditLease, wall_clock
+from shared.audit.lease import AuditLease, LeaseLost, wall_clock
 from shared.audit.plan import plan_windows, skipped_windows
 from shared.catalog.model import Detection
 from shared.detect import run_detection
@@ -25,6 +25,9 @@ from shared.directory.context import DirectoryIndex, apply_privileged_severity, 
 from shared.directory.port import Directory
 from shared.findings import Finding
 from shared.logsource.base import IncompleteResult, LogQueryError, LogSource
+from shared.notices.digest import unowned_section
+from shared.notices.plan import Unnotified
+from shared.notices.run import OwnerNotices
 from shared.notify.changes import TREND_RUNS, TrendPoint, digest_changes, open_counts, open_ids
 from shared.notify.port import DeliveryUncertain, Digest, DigestSection, NotificationError, Notifier
 from shared.notify.uncertain import uncertain_section
@@ -61,6 +64,7 @@ class AuditOutcome:
     notified: dict[str, int] = field(default_factory=dict)  # channel -> findings delivered
     inventory: list[CredentialRecord] | None = None  # the credential inventory, as of inventory_taken_at
     inventory_taken_at: datetime | None = None
+    noticed: dict[str, int] = field(default_factory=dict)  # owner notices sent: recipient -> items told
 
 
 @dataclass
@@ -75,7 +79,7 @@ class AuditPipeline:
                  store: TableFindingStore, notifiers: Sequence[Notifier], clock: Callable[[], datetime],
                  config: AuditConfig = AuditConfig(), progress: Callable[[str], None] = lambda message: None,
                  checks: Sequence[PostureCheck] | None = None, suppressions: Suppressions | None = None,
-                 lease_clock: Callable[[], datetime] = wall_clock) -> None:
+                 lease_clock: Callable[[], datetime] = wall_clock, notices: OwnerNotices | None = None) -> None:
         self.detections = detections
         self.source = source
         self.directory = directory
@@ -88,6 +92,7 @@ class AuditPipeline:
         self.lease_clock = lease_clock  # the wall clock, even when `clock` is fixed (see shared/audit/lease.py)
         self._lease: AuditLease | None = None
         self.suppressions = suppressions or Suppressions()
+        self.notices = notices  # owner notices; None: off
 
     def run(self, trigger: str = "timer") -> AuditOutcome:
         """One audit. AuditAlreadyRunning (nothing done) if another run holds the lease. Once the lease is taken
@@ -112,9 +117,10 @@ class AuditPipeline:
             if index is not None:
                 outcome.new_findings += self._posture(index, run, now, outcome)
             hygiene = self._store_credentials(outcome, run)
+            unowned = self._owner_notices(outcome, run)
             states = self.store.finding_states()
             run.open_findings = open_counts(states)
-            outcome.notified = self._notify(run, now, states, hygiene)
+            outcome.notified = self._notify(run, now, states, hygiene, unowned)
             run.status = "partial" if run.errors else "succeeded"
         except BaseException as error:
             failure = error
@@ -261,8 +267,27 @@ class AuditPipeline:
                    for past in runs if past.id != run.id and past.open_findings is not None]
         return points[:TREND_RUNS]
 
+    def _owner_notices(self, outcome: AuditOutcome, run: RunRecord) -> list[Unnotified]:
+        """Tell owners about their credentials (when notices are on and an inventory was taken); returns the
+        applications nobody could be told about, for the digest. The lease is renewed before each email (a run
+        that lost it stops); any other failure is recorded and the run goes on."""
+        if self.notices is None or outcome.inventory is None or outcome.inventory_taken_at is None:
+            return []
+        self.progress("owner notices")
+        try:
+            result = self.notices.send(self.store, outcome.inventory, outcome.inventory_taken_at, run.id,
+                                       keep_lease=lambda: self._keep_lease(run))
+        except LeaseLost:
+            raise
+        except Exception as error:  # the store or a renderer: no notices this run, they stay due
+            run.errors["notices"] = f"{type(error).__name__}: {error}"
+            return []
+        run.errors.update(result.errors)
+        outcome.noticed = result.sent
+        return result.unowned
+
     def _notify(self, run: RunRecord, now: datetime, states: dict[str, FindingState],
-                hygiene: CredentialHygiene | None = None) -> dict[str, int]:
+                hygiene: CredentialHygiene | None = None, unowned: Sequence[Unnotified] = ()) -> dict[str, int]:
         """Each channel's digest, recorded before it is sent (see shared/store/outbox.py), so a run that stops
         between sending and bookkeeping, or a channel that answers too late, never makes a digest go out twice."""
         delivered = {}
@@ -283,7 +308,8 @@ class AuditPipeline:
                             changes=digest_changes(states, pending, self.store.last_digest(channel)),
                             trend=trend, base_url=self.config.public_base_url,
                             sections=[*uncertain_section(uncertain),
-                                      *skipped_section(run, {d.id: d.name for d in self.detections}), *sections])
+                                      *skipped_section(run, {d.id: d.name for d in self.detections}), *sections,
+                                      *unowned_section(unowned)])
             delivery = PendingDelivery(id=run.id, attempted_at=now, findings=len(pending),
                                        reports=[earlier.id for earlier in uncertain])
             self.store.begin_delivery(channel, delivery, [finding.id for finding in pending])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from shared.cli import audit, credentials, detections, directory, logs, sample, suppress, triage
+from shared.cli import audit, credentials, detections, directory, logs, notices, sample, suppress, triage
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Audit Microsoft Entra workload identities: service principals and managed identities.")
@@ -16,6 +16,7 @@ audit.register(app)
 suppress.register(audit.findings_app)
 triage.register(audit.findings_app)
 credentials.register(app)
+notices.register(app)
 
 
 def main() -> None:

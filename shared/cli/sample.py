@@ -65,7 +65,10 @@ def demo(tenant: Path = typer.Option(DEFAULT_TENANT, "--tenant", help="Sample te
             outcome = pipeline.run(trigger="demo")
             new = [finding for finding_id in outcome.new_findings if (finding := store.get_finding(finding_id))]
             stored = all_findings(store)
-    _report(outcome, new, stored, manifest, [path for n in pipeline.notifiers for path in n.written])
+    written = [path for n in pipeline.notifiers for path in n.written]
+    if pipeline.notices is not None:
+        written += pipeline.notices.sender.written
+    _report(outcome, new, stored, manifest, written)
     raise typer.Exit(1 if manifest.missed(stored) or outcome.run.errors else 0)
 
 

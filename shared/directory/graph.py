@@ -73,7 +73,7 @@ PAGE_SIZE = 999
 EXPAND_ITEM_CAP = 20  # Graph returns at most 20 items of an expanded directory relationship
 DEFAULT_ACCESS_ROLE_ID = "00000000-0000-0000-0000-000000000000"
 
-OWNER_FIELDS = ["id", "displayName", "userPrincipalName"]
+OWNER_FIELDS = ["id", "displayName", "userPrincipalName", "mail"]
 OWNERS_EXPAND = f"owners($select={','.join(OWNER_FIELDS)})"
 APPLICATION_FIELDS = ["id", "appId", "displayName", "signInAudience", "createdDateTime", "passwordCredentials",
                       "keyCredentials"]
@@ -452,5 +452,6 @@ def _fic(credential: dict[str, Any]) -> FederatedIdentityCredential:
 
 def _owners(objects: list[dict[str, Any]]) -> list[Owner]:
     return [Owner(id=item["id"], type=_OWNER_TYPES.get(item.get("@odata.type") or "", "unknown"),  # type: ignore[arg-type]
-                  displayName=item.get("displayName"), userPrincipalName=item.get("userPrincipalName"))
+                  displayName=item.get("displayName"), userPrincipalName=item.get("userPrincipalName"),
+                  mail=item.get("mail"))
             for item in objects if item.get("id")]

@@ -48,6 +48,7 @@ class Owner(GraphModel):
     type: Literal["user", "servicePrincipal", "group", "unknown"] = "user"
     displayName: str | None = None
     userPrincipalName: str | None = None
+    mail: str | None = Field(default=None, description="A user's mailbox address; None for one without a mailbox")
 
 
 class AppRoleAssignment(GraphModel):

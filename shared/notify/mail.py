@@ -100,30 +100,25 @@ class _LoopThread:
             loop.call_soon_threadsafe(loop.stop)
 
 
-class GraphMailNotifier:
-    """Emails the digest from `sender`'s mailbox to `recipients` through Graph sendMail; channel "email".
+class GraphMailbox:
+    """Sends email from `sender`'s mailbox through Graph sendMail: the digest and the owner notices alike.
 
     `graph_client`: an msgraph `GraphServiceClient` (production: managed identity, see
     `mail_notifier_from_settings`; tests: an anonymous adapter pointed at a local server).
     `max_retries`, `retry_delay`: the SDK retry handler's bounds for 429/503/504 (it honours Retry-After).
     """
 
-    channel = "email"
-
-    def __init__(self, sender: str, recipients: Sequence[str], graph_client: Any, *, attach_text: bool = True,
-                 max_retries: int = 3, retry_delay: float = 3.0) -> None:
-        if not recipients:
-            raise ValueError("GraphMailNotifier needs at least one recipient")
+    def __init__(self, sender: str, graph_client: Any, *, attach_text: bool = True, max_retries: int = 3,
+                 retry_delay: float = 3.0) -> None:
         self.sender = sender
-        self.recipients = list(recipients)
         self.graph_client = graph_client
         self.attach_text = attach_text
         self.max_retries = max_retries
         self.retry_delay = retry_delay
         self._loop = _LoopThread("graph-mail")
 
-    def build_request(self, digest: Digest, content: EmailContent | None = None) -> Any:
-        """The SDK's SendMailPostRequestBody for `digest` (HTML body, plain text attached, not saved to Sent Items)."""
+    def message_request(self, content: EmailContent, recipients: Sequence[str], text_name: str) -> Any:
+        """The SDK's SendMailPostRequestBody of any email: HTML body, `text_name` attached, not saved to Sent Items."""
         from msgraph.generated.models.body_type import BodyType
         from msgraph.generated.models.email_address import EmailAddress
         from msgraph.generated.models.file_attachment import FileAttachment
@@ -132,28 +127,26 @@ class GraphMailNotifier:
         from msgraph.generated.models.recipient import Recipient
         from msgraph.generated.users.item.send_mail.send_mail_post_request_body import SendMailPostRequestBody
 
-        content = content or email_message(digest)
         message = Message(
             subject=content.subject,
             body=ItemBody(content_type=BodyType.Html, content=content.html),
-            to_recipients=[Recipient(email_address=EmailAddress(address=address)) for address in self.recipients],
+            to_recipients=[Recipient(email_address=EmailAddress(address=address)) for address in recipients],
         )
         if self.attach_text:
             message.attachments = [FileAttachment(
-                odata_type="#microsoft.graph.fileAttachment", name=f"{text_file_stem(digest)}.txt",
+                odata_type="#microsoft.graph.fileAttachment", name=text_name,
                 content_type="text/plain; charset=utf-8", content_bytes=content.text.encode("utf-8"))]
         return SendMailPostRequestBody(message=message, save_to_sent_items=False)
 
-    def send(self, digest: Digest) -> None:
-        self._loop.run(self.send_async(digest))
+    def send_email(self, content: EmailContent, recipients: Sequence[str], text_name: str, what: str) -> None:
+        """Send any email from the same mailbox, with the same bounds and errors; `what` names it in them."""
+        self._loop.run(self._post(self.message_request(content, recipients, text_name), what))
 
-    async def send_async(self, digest: Digest) -> None:
-        """Send on the running loop (the graph_client's HTTP client must belong to this loop)."""
+    async def _post(self, body: Any, what: str) -> None:
         from kiota_abstractions.api_error import APIError
         from kiota_abstractions.base_request_configuration import RequestConfiguration
         from kiota_http.middleware.options import RetryHandlerOption
 
-        body = self.build_request(digest)
         config = RequestConfiguration(options=[RetryHandlerOption(delay=self.retry_delay,
                                                                   max_retries=self.max_retries)])
         try:
@@ -166,19 +159,45 @@ class GraphMailNotifier:
                         "with Exchange RBAC for Applications")
             elif status == 404:
                 hint = " — no mailbox with that address or id (setting MAIL_SENDER)"
-            raise NotificationError(f"Microsoft Graph refused sending the digest email from {self.sender} "
+            raise NotificationError(f"Microsoft Graph refused sending {what} from {self.sender} "
                                     f"(HTTP {status}): {error}{hint}") from None
         except Exception as error:  # transport failures, timeouts, authentication errors
             if may_have_arrived(error):
                 raise DeliveryUncertain(
-                    f"Microsoft Graph took the digest email from {self.sender} but gave no answer "
+                    f"Microsoft Graph took {what} from {self.sender} but gave no answer "
                     f"({type(error).__name__}), and sendMail cannot be checked or sent idempotently, "
                     "so it is not sent again") from None
-            raise NotificationError(f"sending the digest email from {self.sender} through Microsoft Graph "
+            raise NotificationError(f"sending {what} from {self.sender} through Microsoft Graph "
                                     f"failed: {type(error).__name__}: {error}") from None
 
     def close(self) -> None:
         self._loop.close()
+
+
+
+
+class GraphMailNotifier(GraphMailbox):
+    """Emails the digest from `sender`'s mailbox to `recipients`; channel "email"."""
+
+    channel = "email"
+
+    def __init__(self, sender: str, recipients: Sequence[str], graph_client: Any, **options: Any) -> None:
+        if not recipients:
+            raise ValueError("GraphMailNotifier needs at least one recipient")
+        super().__init__(sender, graph_client, **options)
+        self.recipients = list(recipients)
+
+    def build_request(self, digest: Digest, content: EmailContent | None = None) -> Any:
+        """The SDK's SendMailPostRequestBody for `digest` (HTML body, plain text attached, not saved to Sent Items)."""
+        return self.message_request(content or email_message(digest), self.recipients,
+                                    f"{text_file_stem(digest)}.txt")
+
+    def send(self, digest: Digest) -> None:
+        self._loop.run(self.send_async(digest))
+
+    async def send_async(self, digest: Digest) -> None:
+        """Send on the running loop (the graph_client's HTTP client must belong to this loop)."""
+        await self._post(self.build_request(digest), "the digest email")
 
 
 def text_file_stem(digest: Digest) -> str:
@@ -203,8 +222,20 @@ def graph_client_for(credential: TokenCredential, endpoint: str) -> Any:
 def mail_notifier_from_settings(credential: TokenCredential, environ: Mapping[str, str] | None = None,
                                 **options: Any) -> GraphMailNotifier:
     """GraphMailNotifier from MAIL_SENDER, MAIL_TO and GRAPH_ENDPOINT; SettingsError naming a missing or bad one."""
-    sender = check_sender(require_setting("MAIL_SENDER", environ))
     recipients = parse_recipients(require_setting("MAIL_TO", environ))
+    sender, client = _mailbox_settings(credential, environ)
+    return GraphMailNotifier(sender, recipients, client, **options)
+
+
+def mailbox_from_settings(credential: TokenCredential, environ: Mapping[str, str] | None = None,
+                          **options: Any) -> GraphMailbox:
+    """The MAIL_SENDER mailbox on GRAPH_ENDPOINT, for mail other than the digest (the owner notices)."""
+    sender, client = _mailbox_settings(credential, environ)
+    return GraphMailbox(sender, client, **options)
+
+
+def _mailbox_settings(credential: TokenCredential, environ: Mapping[str, str] | None) -> tuple[str, Any]:
+    sender = check_sender(require_setting("MAIL_SENDER", environ))
     endpoint = str(read_setting("GRAPH_ENDPOINT", environ)).rstrip("/")
     parts = urlsplit(endpoint)
     local = parts.hostname in LOOPBACK_HOSTS
@@ -213,4 +244,4 @@ def mail_notifier_from_settings(credential: TokenCredential, environ: Mapping[st
                             f"(plain http only for a local server; got {endpoint!r})")
     if parts.path not in ("", "/"):
         raise SettingsError(f"setting GRAPH_ENDPOINT: give the endpoint without a version or path (got {endpoint!r})")
-    return GraphMailNotifier(sender, recipients, graph_client_for(credential, endpoint), **options)
+    return sender, graph_client_for(credential, endpoint)

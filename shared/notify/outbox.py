@@ -41,12 +41,12 @@ def _email_files(digest: Digest) -> dict[str, str]:
 RENDERERS: dict[str, Callable[[Digest], dict[str, str]]] = {"teams": _teams_files, "email": _email_files}
 
 
-def _file_stem(run_id: str, channel: str) -> str:
+def file_stem(run_id: str, channel: str) -> str:
     stem = _UNSAFE.sub("_", run_id).strip("._") or "run"
     return f"{stem[:150]}-{channel}"
 
 
-def _write(path: Path, text: str) -> None:
+def write_file(path: Path, text: str) -> None:
     """Replace `path` atomically, so a reader never sees half a digest."""
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -84,11 +84,11 @@ class OutboxNotifier:
 
     def write(self, digest: Digest) -> list[Path]:
         self.folder.mkdir(parents=True, exist_ok=True)
-        stem = _file_stem(digest.run_id, self.channel)
+        stem = file_stem(digest.run_id, self.channel)
         paths = []
         for extension, text in RENDERERS[self.channel](digest).items():
             path = self.folder / f"{stem}.{extension}"
-            _write(path, text)
+            write_file(path, text)
             paths.append(path)
         self.written.extend(paths)
         return paths

@@ -110,16 +110,18 @@ def _lifetime(record: CredentialRecord) -> timedelta | None:
     return timedelta(days=record.lifetime_days) if record.lifetime_days is not None else timedelta(0)
 
 
-def _expired(record: CredentialRecord, now: datetime) -> bool:
+def is_expired(record: CredentialRecord, now: datetime) -> bool:
+    """Past its end date and still on the identity."""
     return record.end is not None and _utc(record.end) <= now
 
 
-def _used_since(record: CredentialRecord, moment: datetime) -> bool:
+def used_since(record: CredentialRecord, moment: datetime) -> bool:
     return record.last_used is not None and _utc(record.last_used) >= moment
 
 
-def _unused(record: CredentialRecord, now: datetime, horizon: datetime) -> bool:
-    if _expired(record, now):
+def is_unused(record: CredentialRecord, now: datetime, horizon: datetime) -> bool:
+    """Not expired, and no sign-in with it since `horizon` (none at all counts only when usage is known)."""
+    if is_expired(record, now):
         return False
     if record.last_used is not None:
         return _utc(record.last_used) < horizon
@@ -128,7 +130,12 @@ def _unused(record: CredentialRecord, now: datetime, horizon: datetime) -> bool:
 
 def _usage_unknown(record: CredentialRecord, now: datetime, horizon: datetime) -> bool:
     old_enough = record.start is not None and _utc(record.start) <= horizon
-    return old_enough and not _expired(record, now) and record.last_used is None and not record.usage_known
+    return old_enough and not is_expired(record, now) and record.last_used is None and not record.usage_known
+
+
+def owner_managed(records: Iterable[CredentialRecord]) -> list[CredentialRecord]:
+    """The credentials owners look after: all but managed identities' own, which Azure creates and rotates."""
+    return [record for record in records if record.principal_type != "managed identity"]
 
 
 def _over_long(record: CredentialRecord, thresholds: HygieneThresholds) -> bool:
@@ -155,7 +162,7 @@ def credential_hygiene(records: Sequence[CredentialRecord], now: datetime,
     """Counts and the most urgent credentials of each hygiene group (see the module docstring)."""
     now = _utc(now)
     total = len(records)
-    records = [record for record in records if record.principal_type != "managed identity"]
+    records = owner_managed(records)
     horizon = now - thresholds.unused_for
     soon = now + thresholds.expiring_within
     top = thresholds.top
@@ -166,9 +173,9 @@ def credential_hygiene(records: Sequence[CredentialRecord], now: datetime,
         unused_days=_days(thresholds.unused_for), max_secret_lifetime_days=_days(thresholds.max_secret_lifetime),
         max_certificate_lifetime_days=_days(thresholds.max_certificate_lifetime),
         expiring_in_use=_group((r for r in records if r.end is not None and now < _utc(r.end) < soon
-                                and _used_since(r, horizon)), top, lambda r: _far(r.end, late)),
-        expired=_group((r for r in records if _expired(r, now)), top, lambda r: -_far(r.last_used, early)),
-        unused=_group((r for r in records if _unused(r, now, horizon)), top, lambda r: _far(r.last_used, early)),
+                                and used_since(r, horizon)), top, lambda r: _far(r.end, late)),
+        expired=_group((r for r in records if is_expired(r, now)), top, lambda r: -_far(r.last_used, early)),
+        unused=_group((r for r in records if is_unused(r, now, horizon)), top, lambda r: _far(r.last_used, early)),
         usage_unknown=_group((r for r in records if _usage_unknown(r, now, horizon)), top,
                              lambda r: _far(r.start, early)),
         over_long=_group((r for r in records if _over_long(r, thresholds)), top,

@@ -89,7 +89,8 @@ def owners_of(app: Application | None, sp: ServicePrincipal | None) -> list[Owne
 
 
 def _owner(owner: GraphOwner) -> Owner:
-    return Owner(id=owner.id, name=owner.userPrincipalName or owner.displayName or owner.id, type=owner.type)
+    return Owner(id=owner.id, name=owner.userPrincipalName or owner.displayName or owner.id, type=owner.type,
+                 mail=owner.mail)
 
 
 def privileged_reasons(index: DirectoryIndex, sp: ServicePrincipal) -> tuple[bool, list[str]]:

@@ -20,6 +20,7 @@ class Owner(BaseModel):
     id: str
     name: str
     type: str = "user"  # user, servicePrincipal, group, unknown
+    mail: str | None = None  # a user's mailbox address, where owner notices go
 
 
 class CredentialRecord(BaseModel):

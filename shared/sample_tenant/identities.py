@@ -71,7 +71,7 @@ class IdentityFactory:
         self.now = now
         self.subscription_id = subscription_id
         self.users = [Owner(id=self.guid(), type="user", displayName=name.title(),
-                            userPrincipalName=f"{name}@contoso.com")
+                            userPrincipalName=f"{name}@contoso.com", mail=f"{name}@contoso.com")
                       for name in ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi")]
 
     def guid(self) -> str:

@@ -13,6 +13,7 @@ Tables (all named `<prefix><name>`; the prefix lets tests and tenants share an a
 - runs: PartitionKey `id` (RowKey from the run id) and `started` (RowKey
   `<inverted start>_<run key>`): each run record twice, by id and newest first.
 - credentials: the latest credential inventory, one snapshot partition (see credentials.py).
+- notices: the owner notices sent, per credential, and those in flight (see notices.py).
 - meta: PartitionKey `secret` (the continuation-token HMAC key), `checkpoint`, `lease`, `digest`
   (each channel's last delivered digest, see digests.py).
 
@@ -34,12 +35,14 @@ from shared.settings import SettingsError, read_setting, require_setting
 from shared.store.credentials import CredentialInventory
 from shared.store.digests import DigestRecords
 from shared.store.enrichment import LateEnrichment
+from shared.store.notices import NoticeLog
 from shared.store.outbox import Outbox
 from shared.store.query import FindingQueries
 from shared.store.runs import RunsAndLeases
 
 
-class TableFindingStore(FindingQueries, RunsAndLeases, Outbox, CredentialInventory, DigestRecords, LateEnrichment):
+class TableFindingStore(FindingQueries, RunsAndLeases, Outbox, CredentialInventory, DigestRecords, LateEnrichment,
+                        NoticeLog):
     """Findings, runs, checkpoints, leases and the notification outbox in Table Storage.
 
     `channels` are the notification channels a new finding is queued for when first stored.

@@ -124,6 +124,7 @@ def _owner_json(owner: Owner) -> dict[str, Any]:
                             "displayName": owner.displayName}
     if owner.type == "user":
         item["userPrincipalName"] = owner.userPrincipalName
+        item["mail"] = owner.mail
     return item
 
 

@@ -146,7 +146,7 @@ def owner_of_privileged_application(ctx: StoryContext) -> Scenario:
     automation = ctx.workloads["tenant-automation"]
     moment = ctx.at(5, 9, 45)
     guest = Owner(id=ctx.factory.guid(), type="user", displayName="Partner (Fabrikam)",
-                  userPrincipalName="partner_fabrikam.com#EXT#@contoso.onmicrosoft.com")
+                  userPrincipalName="partner_fabrikam.com#EXT#@contoso.onmicrosoft.com", mail="partner@fabrikam.com")
     automation.app.owners.append(guest)
     _audit(ctx, moment, "Add owner to application", "ApplicationManagement", MALLORY, [
         {"id": guest.id, "displayName": None, "type": "User", "userPrincipalName": guest.userPrincipalName,
