@@ -46,6 +46,8 @@ def run() -> None:
             raise typer.Exit(2) from None
     run_record = outcome.run
     console.print(f"run {run_record.id}: {run_record.status}; {plural(len(outcome.new_findings), 'new finding')}")
+    if outcome.noticed:
+        console.print(f"owner notices sent to {plural(len(outcome.noticed), 'owner')}")
     for key, message in run_record.errors.items():
         console.print(f"  [red]{key}:[/] {message}")
     raise typer.Exit(0 if run_record.status == "succeeded" else 1)
