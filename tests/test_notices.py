@@ -13,6 +13,7 @@ from azure.identity import ManagedIdentityCredential
 from fakes import RecordingNotifier
 from servers.token_server import ManagedIdentityTokenServer
 from test_credentials_store import NOW, make_record
+from test_digest_layout import _render
 from test_notify_mail import SendMailServer, anonymous_client
 from typer.testing import CliRunner
 
@@ -24,6 +25,7 @@ from shared.directory.model import Owner as GraphOwner
 from shared.directory.port import SnapshotFileDirectory
 from shared.notices.factory import owner_notices_from_settings
 from shared.notices.plan import NoticeSettings, concerns, plan_notices
+from shared.notices.render import notice_email
 from shared.notices.run import OwnerNotices
 from shared.notices.send import GraphNoticeSender, OutboxNoticeSender
 from shared.notify.mail import GraphMailbox
@@ -296,3 +298,13 @@ def test_notices_from_settings_are_off_by_default_and_sent_from_the_digest_mailb
         notices.send(finding_store, _records(), NOW, "run-1", _leased)
         assert sorted(_mail(sent)[0] for sent in graph.sent) == ["Bob@Contoso.com", "alice@contoso.com"]
         assert {sent.user for sent in graph.sent} == {SENDER}
+
+
+def test_the_notice_reads_on_a_phone_without_sideways_scrolling(tmp_path):
+    """One column at 375 px in Debian's chromium, even with names nobody can wrap."""
+    long = make_record(1, end_days=12, used_days_ago=1, principal_name="payroll-sync-" + "x" * 60 + "-nowrap",
+                       owners=[ALICE], display_name="k" * 90)
+    notice = plan_notices([long, _records()[1]], NOW, ON).notices[0]
+    measured, screenshot = _render(notice_email(notice, NOW, ON.unused_for, ON.days).html, 375, tmp_path)
+    assert measured["inner"] == 375 and measured["scroll"] <= measured["inner"], measured
+    assert screenshot.stat().st_size > 10_000

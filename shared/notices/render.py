@@ -97,7 +97,7 @@ def notice_email(notice: OwnerNotice, now: datetime, unused_for: timedelta, thre
             f'<meta name="viewport" content="width=device-width,initial-scale=1"><title>{escape(subject)}</title>'
             "</head>",
             '<body style="font-family:Segoe UI,Helvetica,Arial,sans-serif;font-size:14px;color:#201f1e;'
-            'max-width:640px;margin:0 auto;padding:8px">',
+            'max-width:640px;margin:0 auto;padding:8px;overflow-wrap:anywhere;word-wrap:break-word">',
             f'<h2 style="margin:0 0 8px 0">{escape(subject)}</h2>', f"<p>{escape(intro)}</p>"]
     for name, credentials in grouped:
         app = safe_text(name, NAME_MAX)
