@@ -167,25 +167,26 @@ class AuditPipeline:
         self.progress(f"{detection.name}: {plural(len(windows), 'window')}")
         detected = _Detected(detection, [], None)
         for start, end in windows:
-            self._keep_lease(run)
             try:
-                detected.findings += self._run_window(detection, start, end)
+                detected.findings += self._run_window(detection, start, end, run)
             except LogQueryError as error:
                 run.errors[detection.id] = f"window {start:%Y-%m-%d %H:%M} - {end:%Y-%m-%d %H:%M}: {error}"
                 break
             detected.completed_until = end
         return detected
 
-    def _run_window(self, detection: Detection, start: datetime, end: datetime) -> list[Finding]:
+    def _run_window(self, detection: Detection, start: datetime, end: datetime, run: RunRecord) -> list[Finding]:
         """The window's findings; a result the service cut at its limit is retried as two half windows, down to
-        `min_window`. Each half is a whole detection window of its own, so no row is lost or counted twice."""
+        `min_window`. Each half is a whole detection window of its own, so no row is lost or counted twice.
+        The lease is renewed before each query."""
+        self._keep_lease(run)
         try:
             return run_detection(detection, self.source, start, end, self.config.parameters.get(detection.id))
         except IncompleteResult:
             middle = start + (end - start) / 2
             if middle - start < self.config.min_window:
                 raise
-            return self._run_window(detection, start, middle) + self._run_window(detection, middle, end)
+            return self._run_window(detection, start, middle, run) + self._run_window(detection, middle, end, run)
 
     def _inventory(self, run: RunRecord) -> DirectoryIndex | None:
         self.progress("reading the directory")
