@@ -48,7 +48,8 @@ def test_detections_validate():
 
 
 def test_detect_prints_findings_as_json(tenant):
-    result = runner.invoke(app, ["detect", "--logs", str(tenant / "logs"), "--now", "2026-03-15T06:00:00Z",
+    # Whole days: a 6-hour tail with no directory change would leave the AuditLogs rules evaluated in part (exit 4).
+    result = runner.invoke(app, ["detect", "--logs", str(tenant / "logs"), "--now", "2026-03-15T00:00:00Z",
                                  "--since", "2026-03-12T00:00:00Z", "--json"])
     assert result.exit_code == 0, result.output
     findings = json.loads(result.stdout)
