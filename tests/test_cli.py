@@ -93,9 +93,14 @@ def test_demo_runs_the_whole_product_and_a_second_run_finds_nothing_new(tenant, 
     assert first.exit_code == 0, first.output
     assert ALL_FOUND.search(first.output) and "missed:" not in first.output and "Digest:" in first.output
     outbox = sorted(path.name for path in (tmp_path / ".wiaudit" / "outbox").iterdir())
-    assert [name.rsplit("-", 1)[1] for name in outbox] == ["email.html", "email.txt", "teams.json"]
+    digests = [name for name in outbox if "-notice." not in name]
+    assert [name.rsplit("-", 1)[1] for name in digests] == ["email.html", "email.txt", "teams.json"]
+    assert [name for name in outbox if name.endswith("-notice.txt")], "each owner's notice is in the outbox"
     assert second.exit_code == 0, second.output
     assert "Nothing new since the last run" in second.output and ALL_FOUND.search(second.output)
+    assert "-notice." in first.output and "-notice." not in second.output  # told once, not again
+    dry_run = runner.invoke(app, ["notices", "--dry-run"])
+    assert dry_run.exit_code == 0 and "Nobody would get a notice" in dry_run.output, dry_run.output
     listed = runner.invoke(app, ["findings", "list", "--severity", "medium", "--json"])
     assert listed.exit_code == 0, listed.output
     assert {f["severity"] for f in json.loads(listed.stdout)} <= {"Medium", "High"}
