@@ -90,7 +90,7 @@ def test_an_ambiguous_prefix_lists_the_candidates_and_an_unknown_one_says_so(sto
     result = runner.invoke(app, ["findings", "ack", shared, "--by", "alice"])
     assert result.exit_code == 2
     matching = [i for i in ids if i.startswith(shared)]
-    assert all(i in result.output for i in sorted(matching)[:20]) and "Give an id instead" in result.output
+    assert all(i in result.output for i in sorted(matching)[:20]) and f"ambiguous finding {shared}" in result.output
     assert all(finding_store.get_finding(i).status == "new" for i in matching)  # nothing was triaged
     unknown = next(p for p in ("0" * 8, "f" * 8) if not any(i.startswith(p) for i in ids))
     for args in (["ack", unknown], ["show", unknown], ["comment", "not-hex!", "x"]):
@@ -127,7 +127,7 @@ def test_show_explains_the_finding(stored):
             f"appId/{APP_ID}") in out
     assert (f"https://entra.microsoft.com/#view/Microsoft_AAD_IAM/ManagedAppMenuBlade/~/Overview/objectId/{SP_ID}"
             f"/appId/{APP_ID}") in out
-    assert "SignInEventsV3Blade" in out
+    assert f"Sign-in logs (filter by application id {APP_ID}): https://entra.microsoft.com/#view/" in out
     assert "What to do" in out and "az ad app credential delete" in out  # the rule's remediation
 
 

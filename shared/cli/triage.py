@@ -21,6 +21,7 @@ from rich.table import Table
 
 from shared import names
 from shared.cli.common import SEVERITY_STYLE, console, friendly_errors, utc_now
+from shared.links import SIGN_IN_LOGS
 from shared.store.model import Status, StoredFinding, Triage
 from shared.store.tables import TableFindingStore
 from shared.text import moment, plural, short_id, value_text
@@ -86,8 +87,10 @@ def show(finding_id: str = typer.Argument(..., help=ID_HELP),
             console.print(f"  {link.title}  {link.url}", soft_wrap=True)
     if explanation.portal:
         console.print("\n[bold]Entra admin center[/]")
+        app_id = (finding.context or {}).get("app_id")
         for link in explanation.portal:
-            console.print(f"  {escape(link.title)}: {link.url}", soft_wrap=True)
+            hint = f" (filter by application id {app_id})" if link == SIGN_IN_LOGS and app_id else ""
+            console.print(f"  {escape(link.title)}{hint}: {link.url}", soft_wrap=True)
     if explanation.query:
         console.print("\n[bold]Query[/] (the finding's window filled in; paste it into Log Analytics)")
         console.print(explanation.query, markup=False, highlight=False, soft_wrap=True)
