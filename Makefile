@@ -31,9 +31,10 @@ $(CHECKOV): requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
 	touch $@
 
-# Debian's chromium renders the digest email in tests (tests/test_digest_layout.py); CI runs as root.
+# Debian's chromium renders the digest email and owner notices in tests; as root or through sudo.
 $(CHROMIUM):
-	apt-get update && apt-get install -y chromium
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq
+	$(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
 demo: setup
 	$(BIN)/wiaudit demo
