@@ -30,7 +30,7 @@ def test_an_audit_logs_only_folder_reports_the_detections_it_could_not_evaluate(
     failures = "not evaluated: Service principal sign-in failures (no rows in AADServicePrincipalSignInLogs)"
     assert failures in result.output
     assert "not evaluated: Service principal added to a privileged directory role" not in result.output
-    assert "19 of 23 detections not evaluated" in result.output
+    assert "20 of 24 detections not evaluated" in result.output
     assert "0 finding(s)" not in result.output
 
 
@@ -38,7 +38,7 @@ def test_json_output_stays_parseable_and_the_coverage_goes_to_stderr(audit_logs_
     result = runner.invoke(app, ["detect", "--logs", str(audit_logs_only), *RANGE, "--json"])
     assert result.exit_code == exit_codes.NOT_EVALUATED
     assert isinstance(json.loads(result.stdout), list)
-    assert "19 of 23 detections not evaluated" in result.stderr
+    assert "20 of 24 detections not evaluated" in result.stderr
 
 
 def test_an_empty_folder_evaluates_nothing_and_says_so(tmp_path):
