@@ -52,4 +52,5 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 clean:
+	test ! -x $(BIN)/wiaudit || $(BIN)/wiaudit store stop
 	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .pytest_cache .wiaudit

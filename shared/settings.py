@@ -136,6 +136,8 @@ SETTINGS: tuple[Setting, ...] = (
             '"<service principal object id or app id>"}', "{}", _json_string_map, azure=False),
     Setting("SUPPRESSIONS_PATH", "Folder of suppression YAML files; default: suppressions/ in the project, which "
             "deploys with the app package", azure=False),
+    Setting("WIAUDIT_HOME", "Folder of the local store, sample tenant and outbox (default: .wiaudit in the project)",
+            azure=False),
     Setting("WIAUDIT_API_KEY", "API key the local HTTP API requires in the x-api-key header", secret=True,
             azure=False),
 )

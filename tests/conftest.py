@@ -9,6 +9,28 @@ from typing import Any
 
 import pytest
 
+# --- The local home (shared/local/home.py): never the project's own .wiaudit in tests ----------------
+
+
+@pytest.fixture(scope="session", autouse=True)
+def wiaudit_home(tmp_path_factory) -> Iterator[Any]:
+    """WIAUDIT_HOME for the whole session (subprocesses inherit it); its Azurite, if a command started one, is
+    stopped at the end. A test that needs a fresh store sets its own home and stops its Azurite."""
+    import os
+
+    from shared.local.project_azurite import ProjectAzurite
+
+    home = tmp_path_factory.mktemp("wiaudit-home")
+    previous = os.environ.get("WIAUDIT_HOME")
+    os.environ["WIAUDIT_HOME"] = str(home)
+    yield home
+    ProjectAzurite(home).stop()
+    if previous is None:
+        os.environ.pop("WIAUDIT_HOME", None)
+    else:
+        os.environ["WIAUDIT_HOME"] = previous
+
+
 # --- FindingStore on Azurite (shared/local/azurite.py, shared/store/) ---------------------------
 
 T0 = datetime(2024, 5, 1, 6, 0, tzinfo=UTC)

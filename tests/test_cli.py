@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from shared.cli import app
+from shared.local.project_azurite import ProjectAzurite
 
 ALL_FOUND = re.compile(r"\b(\d+) of \1 expected findings of the \d+ injected stories found")
 runner = CliRunner(env={"COLUMNS": "250"})
@@ -86,13 +88,21 @@ def test_sample_tenant_refuses_a_non_empty_folder(tenant):
     assert result.exit_code == 2 and "is not empty" in result.output
 
 
-def test_demo_runs_the_whole_product_and_a_second_run_finds_nothing_new(tenant, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # the demo keeps Azurite's data and the outbox under ./.wiaudit
+@pytest.fixture
+def own_home(tmp_path, monkeypatch) -> Iterator[Path]:
+    """A fresh local home (store, outbox) for this test; its Azurite is stopped at the end."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("WIAUDIT_HOME", str(home))
+    yield home
+    ProjectAzurite(home).stop()
+
+
+def test_demo_runs_the_whole_product_and_a_second_run_finds_nothing_new(tenant, own_home):
     first = runner.invoke(app, ["demo", "--tenant", str(tenant)])
     second = runner.invoke(app, ["demo", "--tenant", str(tenant)])
     assert first.exit_code == 0, first.output
     assert ALL_FOUND.search(first.output) and "missed:" not in first.output and "Digest:" in first.output
-    outbox = sorted(path.name for path in (tmp_path / ".wiaudit" / "outbox").iterdir())
+    outbox = sorted(path.name for path in (own_home / "outbox").iterdir())
     digests = [name for name in outbox if "-notice." not in name]
     assert [name.rsplit("-", 1)[1] for name in digests] == ["email.html", "email.txt", "teams.json"]
     assert [name for name in outbox if name.endswith("-notice.txt")], "each owner's notice is in the outbox"

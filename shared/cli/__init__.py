@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import typer
 
-from shared.cli import audit, credentials, detections, directory, logs, notices, sample, suppress, triage
+from shared.cli import audit, credentials, detections, directory, logs, notices, sample, store, suppress, triage
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Audit Microsoft Entra workload identities: service principals and managed identities.")
 app.add_typer(detections.app, name="detections")
 app.add_typer(directory.app, name="directory")
+app.add_typer(store.app, name="store")
 logs.register(app)
 sample.register(app)
 audit.register(app)

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from shared.audit.lease import AuditAlreadyRunning
-from shared.catalog.loader import CatalogError
+from shared.catalog.rule_files import RuleFileError
 from shared.kql.validator import KustoValidatorError
 from shared.logsource.base import LogQueryError
 from shared.logsource.values import parse_datetime
@@ -52,7 +52,7 @@ def friendly_errors() -> Iterator[None]:
     except AuditAlreadyRunning as error:
         errors.print(str(error), soft_wrap=True)
         raise typer.Exit(EXIT_ALREADY_RUNNING) from None
-    except (CatalogError, SettingsError, LogQueryError, KustoValidatorError, FileNotFoundError, KeyError,
+    except (RuleFileError, SettingsError, LogQueryError, KustoValidatorError, FileNotFoundError, KeyError,
             ValueError) as error:
         errors.print(f"[red]error:[/red] {error}")
         raise typer.Exit(2) from None

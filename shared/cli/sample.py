@@ -7,12 +7,14 @@ from pathlib import Path
 import typer
 from rich.progress import Progress
 
-from shared.audit.local import WORKSPACE, local_store, sample_pipeline
+from shared.audit.local import local_store
 from shared.audit.pipeline import AuditOutcome
+from shared.audit.sample import sample_pipeline
 from shared.catalog.loader import load_catalog
 from shared.cli.common import console, errors, friendly_errors
 from shared.cli.findings_view import print_findings, rows_of_stored
 from shared.cli.logs import load_logs
+from shared.local.home import local_home
 from shared.posture.catalog import load_checks
 from shared.sample_tenant.generator import MIN_SERVICE_PRINCIPALS, generate
 from shared.sample_tenant.manifest import Manifest
@@ -20,8 +22,7 @@ from shared.store.model import StoredFinding
 from shared.store.tables import TableFindingStore
 from shared.text import plural
 
-DEFAULT_TENANT = WORKSPACE / "sample-tenant"
-OUTBOX = WORKSPACE / "outbox"
+HOME_HELP = "the local home: WIAUDIT_HOME, or .wiaudit in the project"
 
 
 def register(app: typer.Typer) -> None:
@@ -36,28 +37,34 @@ def _generate(out: Path, seed: int, service_principals: int, days: int) -> None:
                  progress=lambda done, total: progress.update(task, completed=done, total=total))
 
 
-def sample_tenant(out: Path = typer.Option(DEFAULT_TENANT, "--out", help="Folder to write the tenant to"),
+def sample_tenant(out: Path = typer.Option(None, "--out", help=f"Folder to write the tenant to; default: sample-tenant "
+                                                               f"in {HOME_HELP}"),
                   seed: int = typer.Option(7, "--seed", help="Same seed, same tenant"),
                   service_principals: int = typer.Option(40, "--service-principals", min=MIN_SERVICE_PRINCIPALS),
                   days: int = typer.Option(21, "--days", min=8, help="Days of logs, ending at the tenant's 'now'"),
                   ) -> None:
     """Generate a deterministic sample tenant: directory snapshot, logs of every table, labelled attack stories."""
+    out = out or local_home() / "sample-tenant"
     if out.exists() and any(out.iterdir()):
         raise typer.BadParameter(f"{out} is not empty; choose a new folder", param_hint="--out")
     _generate(out, seed, service_principals, days)
     console.print(f"sample tenant written to {out}: directory.json, logs/, manifest.json")
 
 
-def demo(tenant: Path = typer.Option(DEFAULT_TENANT, "--tenant", help="Sample tenant folder (generated if missing)"),
-         outbox: Path = typer.Option(OUTBOX, "--outbox", help="Where the Teams card and the email are written"),
+def demo(tenant: Path = typer.Option(None, "--tenant", help="Sample tenant folder (generated if missing); default: "
+                                                           f"sample-tenant in {HOME_HELP}"),
+         outbox: Path = typer.Option(None, "--outbox", help="Where the Teams card and the email are written; "
+                                                            f"default: outbox in {HOME_HELP}"),
          ) -> None:
     """Audit the bundled sample tenant end to end: detect, enrich, store in Azurite, notify to an outbox."""
+    tenant = tenant or local_home() / "sample-tenant"
+    outbox = outbox or local_home() / "outbox"
     if not (tenant / "manifest.json").is_file():
         console.print(f"[bold]Generating the sample tenant[/] in {tenant}")
         _generate(tenant, seed=7, service_principals=40, days=21)
     with friendly_errors():
         manifest = Manifest.load(tenant / "manifest.json", load_catalog(), load_checks())
-        console.print("[bold]Starting Azurite[/] (Table Storage emulator) for the findings store")
+        console.print("[bold]Opening the findings store[/] (the project's Azurite, started if it is not running)")
         with local_store() as store:
             source = load_logs(tenant / "logs", manifest.now_time)
             pipeline = sample_pipeline(tenant, source, store, outbox, progress=lambda line: errors.print(f"  {line}"))

@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from shared.local.home import PROJECT_ROOT
+
 AZURITE_TABLE = PROJECT_ROOT / "node_modules" / ".bin" / "azurite-table"
 
 # Azurite's well-known development account (public, documented by Microsoft; not a secret).
@@ -37,7 +38,7 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
-def _answers(host: str, port: int) -> bool:
+def answers(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=0.2):
             return True
@@ -45,18 +46,24 @@ def _answers(host: str, port: int) -> bool:
         return False
 
 
+def connection_string(host: str, port: int) -> str:
+    return (f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT_NAME};AccountKey={ACCOUNT_KEY};"
+            f"TableEndpoint=http://{host}:{port}/{ACCOUNT_NAME};")
+
+
 class AzuriteTable:
     """Azurite's Table service as a context manager: started on enter, stopped on exit.
 
     `location` is the directory Azurite persists to; None keeps everything in memory.
-    `port` 0 picks a free port.
+    `port` 0 picks a free port. `log`: a file for Azurite's output (default: a temporary file).
     """
 
     host = "127.0.0.1"
 
     def __init__(self, location: Path | None = None, port: int = 0, *, timeout: float = 20.0,
-                 executable: Path = AZURITE_TABLE) -> None:
+                 executable: Path = AZURITE_TABLE, log: Path | None = None) -> None:
         self.location = location.resolve() if location is not None else None
+        self.log = log
         self.port = port or free_port(self.host)
         self.timeout = timeout
         self.executable = executable
@@ -69,8 +76,7 @@ class AzuriteTable:
 
     @property
     def connection_string(self) -> str:
-        return (f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT_NAME};AccountKey={ACCOUNT_KEY};"
-                f"TableEndpoint={self.endpoint};")
+        return connection_string(self.host, self.port)
 
     def command(self) -> list[str]:
         storage = ["--location", str(self.location)] if self.location is not None else ["--inMemoryPersistence"]
@@ -86,11 +92,11 @@ class AzuriteTable:
             raise AzuriteError("Node.js is not on PATH; Azurite needs Node 20+ (see `make setup`)")
         if self.location is not None:
             self.location.mkdir(parents=True, exist_ok=True)
-        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the process
+        self._stderr = self.log.open("w+b") if self.log else tempfile.TemporaryFile()  # noqa: SIM115
         self._process = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                          stderr=self._stderr, cwd=PROJECT_ROOT, start_new_session=True)
         deadline = time.monotonic() + self.timeout
-        while not _answers(self.host, self.port):
+        while not answers(self.host, self.port):
             code = self._process.poll()
             if code is not None:
                 self._stderr.seek(0)
@@ -105,6 +111,16 @@ class AzuriteTable:
                                    "(run `make setup` if node_modules is incomplete)")
             time.sleep(0.05)
         return self
+
+    def detach(self) -> int:
+        """Leave Azurite running on its own (this object no longer stops it); its process id."""
+        process, self._process = self._process, None
+        if process is None:
+            raise AzuriteError("Azurite is not running")
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+        return process.pid
 
     def stop(self) -> None:
         process, self._process = self._process, None

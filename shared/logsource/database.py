@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-import duckdb_kql
-
 from shared.logsource.raw_records import CATEGORY_TABLES, UnknownCategory, is_raw_record, map_raw_record
 from shared.logsource.readers import SUFFIXES, Location, read_records
 from shared.logsource.values import DUCKDB_TYPES, coerce
@@ -44,6 +42,8 @@ class LoadReport:
 
 class LogDatabase:
     def __init__(self) -> None:
+        import duckdb_kql  # here, not at import: loading its parser costs commands that run no query
+
         self.connection = duckdb_kql.connect()
         self._columns: dict[str, dict[str, str]] = {}
         for schema in table_schemas().values():

@@ -8,9 +8,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb_kql
-from duckdb_kql.engine import schema
-
 from shared.logsource.base import LogQueryError, Row
 from shared.logsource.database import LoadReport, LogDatabase
 from shared.logsource.values import parse_datetime
@@ -51,6 +48,9 @@ class EmbeddedLogSource:
     def _translate(self, text: str, window: dict[str, datetime]) -> Any:
         key = (text, self.database.schema_version)
         if key not in self._translations:
+            import duckdb_kql  # here, not at import: loading its parser costs commands that run no query
+            from duckdb_kql.engine import schema
+
             connection = self.database.connection
             connection.execute("SET TimeZone='UTC'")
             self._translations[key] = duckdb_kql.to_sql(text, schema=schema(connection), parameters=window,
