@@ -1,62 +1,17 @@
-"""Coverage: which log tables had rows in the audited range, and which rules could therefore be evaluated.
+"""Coverage of an audit: which log tables had rows in the audited range, and which rules could be evaluated.
 
-A rule whose tables have no rows in its window returns no rows, which reads as "0 findings": a silent all-clear.
-So every audit measures, through the LogSource port (Log Analytics in Azure, the embedded engine locally), per
-table the rows and the time range it holds, and per window which tables had rows. One cheap query per distinct
-window (and one over the whole range) does it:
-
-    union isfuzzy=true (T1 | where TimeGenerated in the window | project TimeGenerated, Type), (T2 | ...), ...
-    | summarize Rows = count(), First = min(TimeGenerated), Last = max(TimeGenerated) by Table = Type
-
-A detection is evaluated in a window when every table it reads had rows there. A posture check that reads the
-sign-in logs needs rows in at least one sign-in table on its audit day (its own code already refuses to call a
-credential unused when the logs do not reach back far enough). A rule evaluated in none of its windows is
-"not evaluated"; in some of them, "partly evaluated".
+The models stored with the run record and the one line people read; shared/logsource/coverage.py measures it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from shared.catalog.model import Detection
-from shared.catalog.render import kql_datetime
-from shared.logsource.base import LogSource
-from shared.posture.catalog import SIGN_IN_TABLES, PostureCheck
 from shared.text import join_list
 
-Window = tuple[datetime, datetime]
-
-COVERAGE_QUERY = """\
-union isfuzzy=true {legs}
-| summarize Rows = count(), First = min(TimeGenerated), Last = max(TimeGenerated) by Table = Type
-"""
-
-
-@dataclass(frozen=True)
-class Requirement:
-    """What a rule needs to be evaluated: rows in its tables (all of them, or any one) in each of its windows."""
-
-    rule_id: str
-    name: str
-    tables: tuple[str, ...]
-    windows: Sequence[Window]
-    any_table: bool = False
-
-
-def detection_requirement(detection: Detection, windows: Sequence[Window]) -> Requirement:
-    return Requirement(detection.id, detection.name, tuple(detection.tables), windows)
-
-
-def posture_requirement(check: PostureCheck, days: Sequence[Window]) -> Requirement | None:
-    """A check that reads the sign-in logs needs rows in one of them on its audit days; others need no logs."""
-    if not check.usageLookback:
-        return None
-    return Requirement(check.id, check.name, SIGN_IN_TABLES, days, any_table=True)
-
+AUDIT_RULES = "detections and posture checks"  # what an audit run's coverage counts
 
 class TableCoverage(BaseModel):
     rows: int = 0
@@ -100,57 +55,13 @@ class Coverage(BaseModel):
         return any(table.rows for table in self.tables.values())
 
 
-def coverage_query(tables: Iterable[str], start: datetime, end: datetime) -> str:
-    header = f"let WindowStart = {kql_datetime(start)}; let WindowEnd = {kql_datetime(end)};"
-    legs = ",\n    ".join(f"({table} | where TimeGenerated >= WindowStart and TimeGenerated < WindowEnd "
-                            "| project TimeGenerated, Type)" for table in sorted(set(tables)))
-    return header + "\n" + COVERAGE_QUERY.format(legs=legs)
-
-
-def measure_coverage(source: LogSource, requirements: Sequence[Requirement]) -> Coverage | None:
-    """The coverage of these rules' windows; None when no rule has a window. LogQueryError when the source fails."""
-    requirements = [requirement for requirement in requirements if requirement.windows]
-    if not requirements:
-        return None
-    tables = sorted({table for requirement in requirements for table in requirement.tables})
-    windows = sorted({window for requirement in requirements for window in requirement.windows})
-    start, end = windows[0][0], max(window_end for _, window_end in windows)
-    coverage = Coverage(start=start, end=end, rules=len(requirements),
-                        tables={table: TableCoverage() for table in tables} | _count(source, tables, start, end))
-    present = {window: {table for table, counted in _count(source, tables, *window).items() if counted.rows}
-               for window in windows}
-    for requirement in requirements:
-        gap = _gap(requirement, present)
-        if gap is not None:
-            coverage.gaps[requirement.rule_id] = gap
-    return coverage
-
-
-def _count(source: LogSource, tables: list[str], start: datetime, end: datetime) -> dict[str, TableCoverage]:
-    rows = source.query(coverage_query(tables, start, end), start, end)
-    return {row["Table"]: TableCoverage(rows=row["Rows"], first=row["First"], last=row["Last"])
-            for row in rows if row.get("Table") in tables}
-
-
-def _gap(requirement: Requirement, present: dict[Window, set[str]]) -> Gap | None:
-    missing: set[str] = set()
-    lacking = 0
-    for window in requirement.windows:
-        absent = [table for table in requirement.tables if table not in present[window]]
-        if (len(absent) == len(requirement.tables)) if requirement.any_table else absent:
-            lacking += 1
-            missing.update(absent)
-    if not lacking:
-        return None
-    return Gap(name=requirement.name, missing=sorted(missing), windows=lacking, of=len(requirement.windows))
-
-
 def coverage_line(coverage: Coverage | None, kind: str = "rules") -> str:
     """One line for people: "3 of 23 rules not evaluated: AzureDiagnostics had no rows"."""
     if coverage is None:
         return "coverage: no windows to audit"
     if not coverage.has_data:
-        return f"none of the {coverage.rules} {kind} evaluated: no log table had rows in the audited range"
+        return (f"{len(coverage.not_evaluated)} of {coverage.rules} {kind} not evaluated: no log table had rows in "
+                "the audited range")
     parts = []
     for label, gaps in (("not evaluated", coverage.not_evaluated),
                         ("evaluated only in part", coverage.partly_evaluated)):

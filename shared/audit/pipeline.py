@@ -20,21 +20,24 @@ from typing import Any
 from shared.audit.lease import AuditLease, LeaseLost, wall_clock
 from shared.audit.plan import plan_windows, skipped_windows
 from shared.catalog.model import Detection
+from shared.coverage import AUDIT_RULES, coverage_line
 from shared.detect import run_detection
 from shared.directory.context import DirectoryIndex, apply_privileged_severity, enrich
 from shared.directory.port import Directory
 from shared.findings import Finding
 from shared.logsource.base import IncompleteResult, LogQueryError, LogSource
+from shared.logsource.coverage import Requirement, detection_requirement, measure_coverage, posture_requirement
 from shared.notices.digest import unowned_section
 from shared.notices.plan import Unnotified
 from shared.notices.run import OwnerNotices
 from shared.notify.changes import TREND_RUNS, TrendPoint, digest_changes, open_counts, open_ids
+from shared.notify.coverage_section import coverage_sections
 from shared.notify.port import DeliveryUncertain, Digest, DigestSection, NotificationError, Notifier
 from shared.notify.uncertain import uncertain_section
 from shared.posture.catalog import PostureCheck, load_checks
 from shared.posture.hygiene import CredentialHygiene, credential_hygiene
 from shared.posture.model import CredentialRecord
-from shared.posture.run import POSTURE_CHECKPOINT, audit_days, run_posture
+from shared.posture.run import DAY, POSTURE_CHECKPOINT, audit_days, run_posture
 from shared.store.model import DigestBaseline, FindingState, PendingDelivery, RunRecord
 from shared.store.tables import TableFindingStore
 from shared.suppressions.digest import expired_section
@@ -108,6 +111,7 @@ class AuditPipeline:
             self.store.abandon_runs(found_by=run.id)
             self.store.start_run(run)
             detected = [self._detect(detection, run, now) for detection in self.detections]
+            self._coverage(run, now)
             index = self._inventory(run)
             if index is not None:
                 self._enrich_late(index, run)
@@ -174,6 +178,30 @@ class AuditPipeline:
                 break
             detected.completed_until = end
         return detected
+
+    def _coverage(self, run: RunRecord, now: datetime) -> None:
+        """What the logs held in the windows this run audits, so a rule without data reads "not evaluated", never
+        "0 findings". A source that cannot say is an error of the run; the audit goes on."""
+        requirements = [detection_requirement(detection, run.windows.get(detection.id, []))
+                        for detection in self.detections]
+        requirements += self._posture_requirements(now)
+        try:
+            run.coverage = measure_coverage(self.source, requirements)
+        except LogQueryError as error:
+            run.errors["coverage"] = str(error)
+            return
+        if run.coverage is not None:
+            self.progress(coverage_line(run.coverage, AUDIT_RULES))
+
+    def _posture_requirements(self, now: datetime) -> list[Requirement]:
+        days = audit_days(self.store.get_checkpoint(POSTURE_CHECKPOINT), now, self.config.ingestion_delay,
+                          self.config.max_lookback)
+        try:
+            checks = list(load_checks() if self.checks is None else self.checks)
+        except Exception:  # a broken check file: the posture step records why
+            return []
+        windows = [(end - DAY, end) for end in days]
+        return [posture_requirement(check, windows) for check in checks]
 
     def _run_window(self, detection: Detection, start: datetime, end: datetime, run: RunRecord) -> list[Finding]:
         """The window's findings; a result the service cut at its limit is retried as two half windows, down to
@@ -310,7 +338,7 @@ class AuditPipeline:
                             trend=trend, base_url=self.config.public_base_url,
                             sections=[*uncertain_section(uncertain),
                                       *skipped_section(run, {d.id: d.name for d in self.detections}), *sections,
-                                      *unowned_section(unowned)])
+                                      *unowned_section(unowned), *coverage_sections(run.coverage, AUDIT_RULES)])
             delivery = PendingDelivery(id=run.id, attempted_at=now, findings=len(pending),
                                        reports=[earlier.id for earlier in uncertain])
             self.store.begin_delivery(channel, delivery, [finding.id for finding in pending])

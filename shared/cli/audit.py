@@ -9,7 +9,10 @@ from rich.table import Table
 
 from shared.audit.local import local_store
 from shared.catalog.loader import rule_names
+from shared.cli import exit_codes
 from shared.cli.common import SEVERITY_STYLE, console, errors, friendly_errors, parse_moment
+from shared.cli.coverage_view import print_coverage
+from shared.coverage import AUDIT_RULES
 from shared.filters import stored_detection, stored_principal
 from shared.text import plural
 
@@ -18,7 +21,7 @@ findings_app = typer.Typer(no_args_is_help=True, help="Findings in the store (Az
 
 
 def register(app: typer.Typer) -> None:
-    app.command("run")(run)
+    app.command("run", epilog=exit_codes.HELP)(run)
     app.command("serve")(serve)
     app.add_typer(findings_app, name="findings")
 
@@ -50,7 +53,9 @@ def run() -> None:
         console.print(f"owner notices sent to {plural(len(outcome.noticed), 'owner')}")
     for key, message in run_record.errors.items():
         console.print(f"  [red]{key}:[/] {message}")
-    raise typer.Exit(0 if run_record.status == "succeeded" else 1)
+    if run_record.coverage is not None:
+        print_coverage(run_record.coverage, console, AUDIT_RULES)
+    raise typer.Exit(exit_codes.audit_exit(run_record.status != "succeeded", run_record.coverage))
 
 
 @findings_app.command("list")

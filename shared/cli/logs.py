@@ -15,10 +15,11 @@ from shared.cli import exit_codes
 from shared.cli.common import console, errors, existing_folder, friendly_errors, parse_moment, utc_now
 from shared.cli.coverage_view import print_coverage
 from shared.cli.findings_view import print_findings, print_suppressed, rows_of_findings
-from shared.coverage import Coverage, detection_requirement, measure_coverage
+from shared.coverage import Coverage
 from shared.detect import CatalogRun, run_catalog
 from shared.directory.port import SnapshotFileDirectory
 from shared.identities import directory_identities, log_identities, resolve_identity
+from shared.logsource.coverage import detection_requirement, measure_coverage
 from shared.logsource.database import LoadReport, LogDatabase
 from shared.logsource.embedded import EmbeddedLogSource
 from shared.settings import BY_NAME, read_setting
@@ -124,8 +125,7 @@ def detect(logs: Path = LOGS, now: str | None = NOW, since: str | None = SINCE,
         console.print(f"{plural(len(shown), 'finding')} in {plural(run.windows, 'detection window')}"
                       + (f", {suppressed} suppressed" if suppressed else ""))
     print_coverage(coverage, report_to)
-    raise typer.Exit(exit_codes.FAILED if run.errors else exit_codes.NOT_EVALUATED if coverage.gaps
-                     else exit_codes.OK)
+    raise typer.Exit(exit_codes.audit_exit(bool(run.errors), coverage))
 
 
 def show_trail(principal: str = typer.Argument(..., help="The workload identity: object id, app id, application "

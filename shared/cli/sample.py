@@ -11,9 +11,12 @@ from shared.audit.local import local_store
 from shared.audit.pipeline import AuditOutcome
 from shared.audit.sample import sample_pipeline
 from shared.catalog.loader import load_catalog
+from shared.cli import exit_codes
 from shared.cli.common import console, errors, friendly_errors
+from shared.cli.coverage_view import print_coverage
 from shared.cli.findings_view import print_findings, rows_of_stored
 from shared.cli.logs import load_logs
+from shared.coverage import AUDIT_RULES
 from shared.local.home import local_home
 from shared.posture.catalog import load_checks
 from shared.sample_tenant.generator import MIN_SERVICE_PRINCIPALS, generate
@@ -27,7 +30,7 @@ HOME_HELP = "the local home: WIAUDIT_HOME, or .wiaudit in the project"
 
 def register(app: typer.Typer) -> None:
     app.command("sample-tenant")(sample_tenant)
-    app.command("demo")(demo)
+    app.command("demo", epilog=exit_codes.HELP)(demo)
 
 
 def _generate(out: Path, seed: int, service_principals: int, days: int) -> None:
@@ -76,7 +79,7 @@ def demo(tenant: Path = typer.Option(None, "--tenant", help="Sample tenant folde
     if pipeline.notices is not None:
         written += pipeline.notices.sender.written
     _report(outcome, new, stored, manifest, written)
-    raise typer.Exit(1 if manifest.missed(stored) or outcome.run.errors else 0)
+    raise typer.Exit(exit_codes.audit_exit(bool(manifest.missed(stored) or outcome.run.errors), outcome.run.coverage))
 
 
 def all_findings(store: TableFindingStore) -> list[StoredFinding]:
@@ -101,6 +104,8 @@ def _report(outcome: AuditOutcome, new: list[StoredFinding], stored: list[Stored
                       "were already stored.")
     for path in outbox_files:
         console.print(f"outbox: {path}")
+    if run.coverage is not None:
+        print_coverage(run.coverage, console, AUDIT_RULES)
     missed = manifest.missed(stored)
     stories = len({scenario.id for scenario in manifest.scenarios})
     console.print(f"\n[bold]{len(manifest.scenarios) - len(missed)} of {len(manifest.scenarios)} expected findings of "

@@ -8,6 +8,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from shared.coverage import Coverage
 from shared.findings import SuppressedBy
 from shared.severity import Severity
 
@@ -125,6 +126,7 @@ class RunRecord(BaseModel):
         default_factory=dict, description="detection_id -> planned (start, end) windows")
     open_findings: dict[str, int] | None = Field(
         None, description="severity -> findings open (new or acknowledged) when the run stored its last")
+    coverage: Coverage | None = Field(None, description="Rows per table in the audited range; rules not evaluated")
 
 
 ID_CHARS = 16  # a digest baseline keeps finding ids this short (64 bits) so tens of thousands fit one entity
