@@ -17,8 +17,8 @@ from azure.core.exceptions import HttpResponseError
 from typer.testing import CliRunner
 
 from shared.audit.lease import LEASE, AuditAlreadyRunning, LeaseLost
-from shared.audit.local import sample_pipeline
 from shared.audit.pipeline import AuditConfig, AuditPipeline
+from shared.audit.sample import sample_pipeline
 from shared.catalog.model import Detection
 from shared.catalog.rule_files import parse_rule_file
 from shared.cli import app
