@@ -186,7 +186,7 @@ class AuditPipeline:
                         for detection in self.detections]
         requirements += self._posture_requirements(now)
         try:
-            run.coverage = measure_coverage(self.source, requirements)
+            run.coverage = measure_coverage(self.source, requirements, each_query=lambda: self._keep_lease(run))
         except LogQueryError as error:
             run.errors["coverage"] = str(error)
             return

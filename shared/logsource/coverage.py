@@ -17,7 +17,7 @@ quiet table such as AuditLogs can have an hour or a day without rows.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -62,8 +62,10 @@ def coverage_query(tables: Iterable[str], start: datetime, end: datetime) -> str
     return header + "\n" + COVERAGE_QUERY.format(legs=legs)
 
 
-def measure_coverage(source: LogSource, requirements: Sequence[Requirement]) -> Coverage | None:
-    """The coverage of these rules' windows; None when no rule has a window. LogQueryError when the source fails."""
+def measure_coverage(source: LogSource, requirements: Sequence[Requirement],
+                     each_query: Callable[[], None] = lambda: None) -> Coverage | None:
+    """The coverage of these rules' windows; None when no rule has a window. LogQueryError when the source fails.
+    `each_query` runs before every query (the audit renews its lease there)."""
     requirements = [requirement for requirement in requirements if requirement.windows]
     if not requirements:
         return None
@@ -71,8 +73,10 @@ def measure_coverage(source: LogSource, requirements: Sequence[Requirement]) -> 
     windows = sorted({window for requirement in requirements for window in requirement.windows})
     start, end = windows[0][0], max(window_end for _, window_end in windows)
     coverage = Coverage(start=start, end=end, rules=len(requirements),
-                        tables={table: TableCoverage() for table in tables} | _count(source, tables, start, end))
-    present = {window: {table for table, counted in _count(source, tables, *window).items() if counted.rows}
+                        tables={table: TableCoverage() for table in tables}
+                        | _count(source, tables, start, end, each_query))
+    present = {window: {table for table, counted in _count(source, tables, *window, each_query).items()
+                        if counted.rows}
                for window in windows}
     for requirement in requirements:
         gap = _gap(requirement, present)
@@ -81,7 +85,9 @@ def measure_coverage(source: LogSource, requirements: Sequence[Requirement]) -> 
     return coverage
 
 
-def _count(source: LogSource, tables: list[str], start: datetime, end: datetime) -> dict[str, TableCoverage]:
+def _count(source: LogSource, tables: list[str], start: datetime, end: datetime,
+           each_query: Callable[[], None]) -> dict[str, TableCoverage]:
+    each_query()
     rows = source.query(coverage_query(tables, start, end), start, end)
     return {row["Table"]: TableCoverage(rows=row["Rows"], first=row["First"], last=row["Last"])
             for row in rows if row.get("Table") in tables}
