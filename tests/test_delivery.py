@@ -151,8 +151,9 @@ def test_a_webhook_that_answers_late_gets_each_finding_once_and_hears_why(table_
         assert len(webhook.received) == 1  # no retry of a post that went through
         newer = make_finding(principal="sp-new", severity="Medium")
         store.upsert_findings([newer], run_id="detect2", now=SAMPLE_NOW + timedelta(minutes=30))
-        _pipeline(store, notifier, SAMPLE_NOW + timedelta(hours=1), tmp_path).run()
-        _pipeline(store, notifier, SAMPLE_NOW + timedelta(hours=2), tmp_path).run()
+        prompt = TeamsNotifier(webhook.webhook_url, max_retries=3, backoff=0.01)  # the default timeout: no load flake
+        _pipeline(store, prompt, SAMPLE_NOW + timedelta(hours=1), tmp_path).run()
+        _pipeline(store, prompt, SAMPLE_NOW + timedelta(hours=2), tmp_path).run()
     cards = [received.body.decode() for received in webhook.received]
     assert len(cards) == 2
     assert all(f"name-sp{n}" in cards[0] and f"name-sp{n}" not in cards[1] for n in range(len(ids)))

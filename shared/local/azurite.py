@@ -60,7 +60,7 @@ class AzuriteTable:
 
     host = "127.0.0.1"
 
-    def __init__(self, location: Path | None = None, port: int = 0, *, timeout: float = 20.0,
+    def __init__(self, location: Path | None = None, port: int = 0, *, timeout: float = 120.0,
                  executable: Path = AZURITE_TABLE, log: Path | None = None) -> None:
         self.location = location.resolve() if location is not None else None
         self.log = log
