@@ -17,7 +17,7 @@ from typing import Any
 from shared.directory.context import DirectoryIndex
 from shared.directory.model import ServicePrincipal
 from shared.posture.inventory import owners_of, privileged_reasons, utc
-from shared.posture.model import CredentialRecord
+from shared.posture.model import CredentialRecord, Owner
 from shared.posture.usage import SignInUsage
 from shared.severity import Severity
 from shared.text import join_list, plural
@@ -190,7 +190,7 @@ def privileged_identity_owned_by_users(inventory, index, usage, params, now) -> 
         if not privileged or not users:
             continue
         names = join_list(owner.name for owner in users)
-        evidence = {**_principal_evidence(sp), "Owners": [o.model_dump() for o in owners],
+        evidence = {**_principal_evidence(sp), "Owners": owner_evidence(owners),
                     "PrivilegedReasons": reasons}
         hits.append(Hit(sp.id, sp.displayName, f"{sp.displayName} ({'; '.join(reasons)}) is owned by {names}: each "
                         "can add a credential and act with its privileges", evidence))
@@ -260,7 +260,7 @@ def foreign_app_with_privileged_permissions(inventory, index, usage, params, now
             continue
         evidence = {**_principal_evidence(sp), "AppOwnerTenantId": sp.appOwnerOrganizationId,
                     "PrivilegedReasons": reasons, "LastSignIn": _iso(usage.last_sign_in(sp.id)),
-                    "Owners": [o.model_dump() for o in owners_of(None, sp)]}
+                    "Owners": owner_evidence(owners_of(None, sp))}
         hits.append(Hit(sp.id, sp.displayName, f"{sp.displayName}, an application of tenant "
                         f"{sp.appOwnerOrganizationId}, holds {'; '.join(reasons)} here: whoever holds its "
                         "credentials in that tenant can use them", evidence))
@@ -291,6 +291,11 @@ def _credential_hit(rec: CredentialRecord, summary: str, severity: Severity | No
                severity)
 
 
+def owner_evidence(owners: Iterable[Owner]) -> list[dict[str, Any]]:
+    """Owners as a finding names them: id, name and type. Mail addresses are for owner notices, not findings."""
+    return [owner.model_dump(exclude={"mail"}) for owner in owners]
+
+
 def credential_evidence(rec: CredentialRecord) -> dict[str, Any]:
     """Everything needed to act on one credential: whose, which, until when, used when, who rotates it."""
     return {
@@ -300,7 +305,7 @@ def credential_evidence(rec: CredentialRecord) -> dict[str, Any]:
         "Thumbprint": rec.thumbprint, "StartDateTime": _iso(rec.start), "EndDateTime": _iso(rec.end),
         "Status": rec.status, "DaysToExpiry": rec.days_to_expiry, "LifetimeDays": rec.lifetime_days,
         "LastUsed": _iso(rec.last_used), "UsageKnown": rec.usage_known,
-        "Owners": [owner.model_dump() for owner in rec.owners], "Privileged": rec.privileged,
+        "Owners": owner_evidence(rec.owners), "Privileged": rec.privileged,
         "PrivilegedReasons": rec.privileged_reasons,
     }
 
@@ -309,7 +314,7 @@ def _identity_evidence(records: list[CredentialRecord], **extra: Any) -> dict[st
     first = records[0]
     return {"ServicePrincipalId": first.principal_id, "ServicePrincipalName": first.principal_name,
             "AppId": first.app_id, "PrincipalType": first.principal_type,
-            "Owners": [owner.model_dump() for owner in first.owners], "Privileged": first.privileged,
+            "Owners": owner_evidence(first.owners), "Privileged": first.privileged,
             "PrivilegedReasons": first.privileged_reasons,
             "Credentials": [{key: value for key, value in credential_evidence(rec).items()
                              if key in _CREDENTIAL_KEYS} for rec in records], **extra}
