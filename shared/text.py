@@ -28,8 +28,8 @@ SHORT_ID = 8
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 # A placeholder followed by a counted noun, maybe after a few words (`{{N}} directory change(s)`), or a unit
 # (`{{N}} h`), in a template.
-_QUANTITY = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}(\s+(?:[A-Za-z-]+\s+){0,3})"
-                       r"(?:([A-Za-z-]+)\(s\)|(h|min|days)\b)")
+QUANTITY = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}(\s+(?:[A-Za-z-]+\s+){0,3})"
+                      r"(?:([A-Za-z-]+)\(s\)|(h|min|days)\b)")
 _UNITS = {"h": timedelta(hours=1), "min": timedelta(minutes=1), "days": timedelta(days=1)}
 _ISO_MOMENT = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$")
 
@@ -148,7 +148,7 @@ def fill(template: str, row: Mapping[str, Any]) -> str:
             return f"{number(value)}{words}{noun if value == 1 else noun + 's'}"
         return duration(_UNITS[unit] * float(value))
 
-    with_quantities = _QUANTITY.sub(quantity, template)
+    with_quantities = QUANTITY.sub(quantity, template)
     return _PLACEHOLDER.sub(lambda match: value_text(row.get(match.group(1))), with_quantities).strip()
 
 

@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import duckdb_kql
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -255,6 +256,25 @@ def test_a_format_over_three_placeholders_is_built_in_the_query():
 
 
 # --- Sentinel's limits ------------------------------------------------------------------------------
+
+
+
+def test_a_counted_noun_agrees_with_its_count_in_the_exported_alert():
+    base = next(iter(CATALOG))
+    detection = base.model_copy(update={"alertDetailsOverride": AlertDetails(
+        alertDisplayNameFormat="Failures", alertDescriptionFormat="{{Name}} failed {{Failures}} time(s) today")})
+    override = arm_rule(detection)["properties"]["alertDetailsOverride"]
+    assert override["alertDescriptionFormat"] == "{{AlertDescription}}"
+    built = sentinel_query(detection).splitlines()[-1]
+    rows = duckdb_kql.query(duckdb_kql.connect(), 'datatable(Name:string, Failures:long)["app-a", 1, "app-b", 2]\n'
+                            + built + "\n| project AlertDescription").fetchall()
+    assert [row[0] for row in rows] == ["app-a failed 1 time today", "app-b failed 2 times today"]
+
+
+def test_no_exported_alert_text_keeps_a_plural_marker(yaml_rules: dict[str, dict[str, Any]]):
+    for name, rule in yaml_rules.items():
+        formats = (rule.get("alertDetailsOverride") or {}).values()
+        assert not [text for text in formats if "(s)" in str(text)], name
 
 
 @pytest.mark.parametrize(("text", "kql", "iso"), [

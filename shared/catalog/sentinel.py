@@ -36,6 +36,7 @@ import yaml
 from shared.catalog.loader import Catalog
 from shared.catalog.model import Detection
 from shared.catalog.render import parameter_lets
+from shared.text import QUANTITY
 
 API_VERSION = "2025-09-01"  # Microsoft.SecurityInsights, latest stable (same ScheduledAlertRule shape as 2024-09-01)
 ARM_SCHEMA = "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#"
@@ -52,7 +53,8 @@ PLACEHOLDER = re.compile(r"\{\{([^{}]*)\}\}")
 COLUMN_NAME = re.compile(r"^[A-Za-z_]\w*$")
 VERSION = re.compile(r"^\d+\.\d+\.\d+$")
 SEVERITY_COLUMN = "Severity"  # a `Severity` output column overrides the rule's severity per row (shared/detect.py)
-# Formats with more than MAX_PLACEHOLDERS placeholders are built in the query into these columns.
+# Formats with more than MAX_PLACEHOLDERS placeholders, or with a counted noun (`{{N}} time(s)`), are built in the
+# query into these columns: Sentinel can neither show more placeholders nor make a noun agree with its count.
 BUILT_FORMAT_COLUMNS = {"alertDisplayNameFormat": "AlertDisplayName", "alertDescriptionFormat": "AlertDescription"}
 
 
@@ -101,7 +103,7 @@ def sentinel_query(detection: Detection) -> str:
         lines.append(lets)
     lines += [line.rstrip() for line in detection.query.strip("\n").splitlines()]
     lines += [_built_column(BUILT_FORMAT_COLUMNS[key], text) for key, text in _formats(detection).items()
-              if _too_many_placeholders(text)]
+              if _built_in_query(text)]
     return "\n".join(lines) + "\n"
 
 
@@ -117,14 +119,32 @@ def _window_comment(detection: Detection) -> str:
 
 
 def _built_column(column: str, text: str) -> str:
-    """`| extend Column = strcat(...)` that spells out a format in the query, one column per alert."""
+    """`| extend Column = strcat(...)` that spells out a format in the query, one column per alert; a counted
+    noun agrees with its count (`1 time`, `2 times`)."""
+    parts, done = [], 0
+    for match in _counted_nouns(text):
+        parts += _format_parts(text[done:match.start()])
+        count, words, noun = match.group(1), match.group(2), match.group(3)
+        parts += [f"tostring({count})", _kql_string(words),
+                  f"iff(tolong({count}) == 1, {_kql_string(noun)}, {_kql_string(noun + 's')})"]
+        done = match.end()
+    parts += _format_parts(text[done:])
+    return f"| extend {column} = strcat({', '.join(parts)})"
+
+
+def _format_parts(text: str) -> list[str]:
+    """strcat arguments for a format's text: literals and placeholders."""
     parts = []
     for index, piece in enumerate(PLACEHOLDER.split(text)):
         if index % 2:
             parts.append(f"tostring({piece})")
         elif piece:
             parts.append(_kql_string(piece))
-    return f"| extend {column} = strcat({', '.join(parts)})"
+    return parts
+
+
+def _counted_nouns(text: str) -> list[re.Match[str]]:
+    return [match for match in QUANTITY.finditer(text) if match.group(3)]
 
 
 def _kql_string(text: str) -> str:
@@ -144,14 +164,14 @@ def _formats(detection: Detection) -> dict[str, str]:
     return {key: text for key, text in found.items() if text}
 
 
-def _too_many_placeholders(text: str) -> bool:
-    return len(PLACEHOLDER.findall(text)) > MAX_PLACEHOLDERS
+def _built_in_query(text: str) -> bool:
+    return len(PLACEHOLDER.findall(text)) > MAX_PLACEHOLDERS or bool(_counted_nouns(text))
 
 
 def alert_details_override(detection: Detection) -> dict[str, str] | None:
-    """Sentinel's alertDetailsOverride: the rule's formats (a format over Sentinel's three placeholders
-    becomes `{{<column built in the query>}}`), and the `Severity` column when the query sets one."""
-    override = {key: f"{{{{{BUILT_FORMAT_COLUMNS[key]}}}}}" if _too_many_placeholders(text) else text
+    """Sentinel's alertDetailsOverride: the rule's formats (a format built in the query becomes
+    `{{<column built in the query>}}`), and the `Severity` column when the query sets one."""
+    override = {key: f"{{{{{BUILT_FORMAT_COLUMNS[key]}}}}}" if _built_in_query(text) else text
                 for key, text in _formats(detection).items()}
     if re.search(rf"\b{SEVERITY_COLUMN}\s*=(?![=~])", detection.query):
         override["alertSeverityColumnName"] = SEVERITY_COLUMN
