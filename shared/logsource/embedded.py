@@ -39,7 +39,8 @@ class EmbeddedLogSource:
         text, window = _parameterise_window(kql)
         try:
             translated = self._translate(text, window)
-            values = {d.slot: window[d.name] for d in translated.declarations if d.slot in translated.slots}
+            values = {**translated.parameters,  # the pinned clock of ago()/now(), when the query reads it
+                      **{d.slot: window[d.name] for d in translated.declarations if d.slot in translated.slots}}
             relation = self.database.connection.sql(str(translated), params=values or None)
         except Exception as error:  # duckdb-kql raises KqlError and duckdb errors alike
             raise LogQueryError(f"{type(error).__name__}: {error}") from error
