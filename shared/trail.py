@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from shared.catalog.render import kql_datetime
 from shared.logsource.base import LogSource
@@ -31,11 +31,18 @@ TRAIL_QUERIES = {
     "key vault": """AzureDiagnostics
 | where ResourceProvider == "MICROSOFT.KEYVAULT" and tostring(identity_claim_oid_g) in~ (Principals)
 | project TimeGenerated, Action = strcat(OperationName, " ", ResultType), IPAddress = CallerIPAddress, Detail = id_s""",
-    "graph": """MicrosoftGraphActivityLogs
+    "graph": """let TokenSignIns = union AADServicePrincipalSignInLogs, AADManagedIdentitySignInLogs
+| where TimeGenerated >= WindowStart - TokenLifetime and TimeGenerated < WindowEnd
+| where ResultType == "0" and isnotempty(UniqueTokenIdentifier)
+| project SignInActivityId = UniqueTokenIdentifier, SignInTime = TimeGenerated, SignInIPAddress = IPAddress;
+MicrosoftGraphActivityLogs
 | where ServicePrincipalId in~ (Principals) or AppId in~ (Principals)
+| join kind=leftouter TokenSignIns on SignInActivityId
 | project TimeGenerated, Action = strcat(RequestMethod, " ", tostring(ResponseStatusCode)), IPAddress,
-    Detail = RequestUri""",
+    Detail = RequestUri, SignInTime, SignInIPAddress""",
 }
+# How long before an event the query reads (the sign-in that issued a Graph call's token is up to a day older).
+TOKEN_LIFETIME = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -58,15 +65,32 @@ def trail(source: LogSource, principal: str | Sequence[str], since: datetime, un
     """
     ids = [principal] if isinstance(principal, str) else list(principal)
     header = (f"let Principals = dynamic({json.dumps(ids)}); let WindowStart = {kql_datetime(since)}; "
-              f"let WindowEnd = {kql_datetime(until)};\n")
+              f"let WindowEnd = {kql_datetime(until)}; let TokenLifetime = {TOKEN_LIFETIME.days}d;\n")
     events: list[TrailEvent] = []
     for name, body in TRAIL_QUERIES.items():
         query = f"{header}{body}\n| where TimeGenerated >= WindowStart and TimeGenerated < WindowEnd"
-        for row in source.query(query, since, until):
+        for row in source.query(query, since - TOKEN_LIFETIME, until):
+            detail = row["Detail"] or ""
+            if name == "graph":
+                detail = f"{detail}; {_issuing_sign_in(row)}"
             events.append(TrailEvent(row["TimeGenerated"], name, row["Action"] or "", row["IPAddress"] or "",
-                                     row["Detail"] or ""))
+                                     detail))
     events.sort(key=lambda event: (event.time, event.source))
     return _fill_directory_ips(events)
+
+
+def _issuing_sign_in(row: dict) -> str:
+    """The sign-in whose token a Graph call used (SignInActivityId is the sign-in's UniqueTokenIdentifier), and
+    whether the call came from another IP than that sign-in."""
+    if row.get("SignInTime") is None:
+        return "no sign-in in the logs issued its token"
+    issued = f"token of the sign-in at {row['SignInTime']:%Y-%m-%d %H:%M:%S}"
+    sign_in_ip = row.get("SignInIPAddress") or ""
+    if not sign_in_ip:
+        return issued
+    if sign_in_ip != (row.get("IPAddress") or ""):
+        return f"{issued} from {sign_in_ip}, ANOTHER IP"
+    return f"{issued} from the same IP"
 
 
 def _fill_directory_ips(events: list[TrailEvent]) -> list[TrailEvent]:
