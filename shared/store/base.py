@@ -8,10 +8,13 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.data.tables import TableClient, TableEntity, TableServiceClient
+from azure.core import MatchConditions
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.data.tables import TableClient, TableEntity, TableServiceClient, UpdateMode
 
-from shared.store.batch import TransactionLog
+from shared.store.batch import TransactionLog, delete, submit
+from shared.store.codec import finding_entity, index_keys, index_rows
+from shared.store.model import StoredFinding
 
 TABLE_PREFIX = re.compile(r"[A-Za-z][A-Za-z0-9]{1,50}")
 SECRET_KEY = ("secret", "continuation")
@@ -62,6 +65,23 @@ class StoreBase:
                 entity = self.meta.get_entity(partition, row)
             self._secret_value = bytes.fromhex(entity["key"])
         return self._secret_value
+
+    def _replace_finding(self, previous: StoredFinding, updated: StoredFinding, etag: str) -> dict[str, Any] | None:
+        """Write a changed finding in the crash-safe order: index rows of the new state, the finding row only if
+        it still has the ETag read (None when another writer changed it first: read again), the old index rows
+        removed. Returns the write's metadata (its new ETag)."""
+        row, _ = finding_entity(updated)
+        submit(self.index, [(updated.id, [("upsert", index_row, {"mode": UpdateMode.REPLACE})])
+                            for index_row in index_rows(updated)], self.transactions)
+        try:
+            written = self.findings.update_entity(row, mode=UpdateMode.REPLACE, etag=etag,
+                                                  match_condition=MatchConditions.IfNotModified)
+        except HttpResponseError as error:
+            if error.status_code == 412:
+                return None
+            raise
+        delete(self.index, index_keys(previous) - index_keys(updated), self.transactions)
+        return written
 
     def _query(self, table: TableClient, query_filter: str, parameters: dict[str, Any], **kwargs: Any):
         """Parameterised query; the SDK quotes the values, user text never becomes filter syntax."""

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from azure.core import MatchConditions
-from azure.core.exceptions import HttpResponseError
 from azure.data.tables import UpdateMode
 
 from shared.store.base import StoreBase
 from shared.store.batch import delete, submit
-from shared.store.codec import finding_entity, finding_from_entity, index_keys, index_rows, shard
+from shared.store.codec import finding_from_entity, shard
 from shared.store.model import StoredFinding
 
 PARTITION = "unenriched"
@@ -44,19 +42,8 @@ class LateEnrichment(StoreBase):
             if entity is None or entity.get("kind") != "finding":
                 break
             previous = finding_from_entity(entity)
-            updated = enrich(previous)
-            row, _ = finding_entity(updated)
-            submit(self.index, [(finding_id, [("upsert", index_row, {"mode": UpdateMode.REPLACE})])
-                                for index_row in index_rows(updated)], self.transactions)
-            try:
-                self.findings.update_entity(row, mode=UpdateMode.REPLACE, etag=entity.metadata["etag"],
-                                            match_condition=MatchConditions.IfNotModified)
-            except HttpResponseError as error:
-                if error.status_code == 412:
-                    continue  # changed since read (a triage, a recurrence): read again
-                raise
-            delete(self.index, index_keys(previous) - index_keys(updated), self.transactions)
-            break
+            if self._replace_finding(previous, enrich(previous), entity.metadata["etag"]) is not None:
+                break
         else:
             return False
         delete(self.meta, [(PARTITION, finding_id)], self.transactions)

@@ -19,7 +19,6 @@ from datetime import datetime
 from typing import Any
 
 from azure.core import MatchConditions
-from azure.core.exceptions import HttpResponseError
 from azure.data.tables import TableEntity, UpdateMode
 
 from shared.findings import Finding
@@ -203,18 +202,8 @@ class FindingWrites(StoreBase):
             updated = apply_triage(previous, change, now)
             if updated is None:
                 return previous
-            new_entity, _ = finding_entity(updated)
-            submit(self.index, [(finding_id, [("upsert", row, {"mode": UpdateMode.REPLACE})])
-                                for row in index_rows(updated)], self.transactions)
-            try:
-                written = self.findings.update_entity(new_entity, mode=UpdateMode.REPLACE,
-                                                      etag=entity.metadata["etag"],
-                                                      match_condition=MatchConditions.IfNotModified)
-            except HttpResponseError as error:
-                if error.status_code == 412:
-                    continue  # changed since read (another triage or a recurrence): read again
-                raise
-            delete(self.index, index_keys(previous) - index_keys(updated), self.transactions)
-            return updated.model_copy(update={"version": etag_version(written["etag"])})
+            written = self._replace_finding(previous, updated, entity.metadata["etag"])
+            if written is not None:
+                return updated.model_copy(update={"version": etag_version(written["etag"])})
         raise RuntimeError(f"finding {finding_id} kept changing during triage, gave up")
 
