@@ -139,6 +139,9 @@ param logAnalyticsEndpoint string = ''
 @description('GRAPH_ENDPOINT for sovereign clouds; empty: the public cloud default of the app.')
 param graphEndpoint string = ''
 
+@description('Send findings and their changes to the custom table WorkloadIdentityFindings_CL in the audited workspace (Sentinel): creates the table, a data collection rule and Monitoring Metrics Publisher on that rule for the app. Off: FINDINGS_INGESTION_ENDPOINT stays empty and nothing is sent.')
+param findingsToWorkspace bool = true
+
 @description('Extra tags for every resource.')
 param tags object = {}
 
@@ -218,6 +221,18 @@ module workspaceAccess 'modules/workspace-access.bicep' = {
   }
 }
 
+// The findings table, its data collection rule and the app's right to send to that rule only.
+module findingsTable 'modules/findings-table.bicep' = if (findingsToWorkspace) {
+  name: 'findings-table-${resourceToken}'
+  scope: resourceGroup(workspaceSubscriptionId, workspaceResourceGroupName)
+  params: {
+    workspaceName: workspaceName
+    ruleName: 'dcr-wiaudit-${resourceToken}'
+    tags: allTags
+    functionPrincipalId: identity.outputs.principalId
+  }
+}
+
 module functionApp 'modules/function-app.bicep' = {
   name: 'function-app'
   scope: rg
@@ -250,6 +265,8 @@ module functionApp 'modules/function-app.bicep' = {
     ownerNotices: ownerNotices
     ownerNoticeDays: ownerNoticeDays
     ownerNoticeDomains: ownerNoticeDomains
+    findingsIngestionEndpoint: findingsToWorkspace ? findingsTable.outputs.ingestionEndpoint : ''
+    findingsRuleImmutableId: findingsToWorkspace ? findingsTable.outputs.ruleImmutableId : ''
   }
 }
 
@@ -266,3 +283,5 @@ output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output FINDINGS_TABLE_ENDPOINT string = storage.outputs.tableEndpoint
 output LOG_ANALYTICS_WORKSPACE_ID string = workspaceAccess.outputs.customerId
+output FINDINGS_INGESTION_ENDPOINT string = findingsToWorkspace ? findingsTable.outputs.ingestionEndpoint : ''
+output FINDINGS_DCR_IMMUTABLE_ID string = findingsToWorkspace ? findingsTable.outputs.ruleImmutableId : ''

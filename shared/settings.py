@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -101,6 +102,13 @@ def _json_string_map(text: str) -> dict[str, str]:
     return value
 
 
+def _dcr_immutable_id(text: str) -> str:
+    value = text.strip()
+    if not re.fullmatch(r"dcr-[0-9a-f]{32}", value):
+        raise ValueError("must be a data collection rule's immutable id: dcr- and 32 hexadecimal digits")
+    return value
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("AUDIT_SCHEDULE", "NCRONTAB schedule of the audit timer", "0 0 6 * * *"),
     Setting("LOG_ANALYTICS_WORKSPACE_ID", "Workspace (customer) id of the Log Analytics workspace to audit"),
@@ -129,6 +137,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DETECTION_PARAMETERS", 'Overrides of detection and posture check parameters as JSON: '
             '{"<rule file name>": {"<parameter>": value}}, e.g. {"expiring_credentials": {"expiring_days": 45}}',
             "{}", _json_object),
+    Setting("FINDINGS_INGESTION_ENDPOINT", "Logs ingestion endpoint of the data collection rule that sends findings "
+            "and their changes to the WorkloadIdentityFindings_CL table (unset: findings stay out of Log Analytics)",
+            parse=parse_base_url),
+    Setting("FINDINGS_DCR_IMMUTABLE_ID", "Immutable id (dcr-...) of that data collection rule",
+            parse=_dcr_immutable_id),
     Setting("LOGIC_APP_LINK_INTERVAL", "Longest gap between a sign-in and the start of a Logic App run or action "
             "that `wiaudit trail` shows as probably linked", "2m", _positive_timespan, azure=False),
     Setting("LOGIC_APP_CONNECTIONS", "Service principal each Logic App API connection or workflow signs in as, for "

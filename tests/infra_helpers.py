@@ -27,11 +27,12 @@ GRAPH_MODULE = INFRA / "modules" / "graph-permissions.bicep"
 
 # Built-in Azure roles the templates may assign, and the only resource type each may be scoped to
 # (the narrowest scope that works: never a resource group or subscription).
-KNOWN_ROLES: dict[str, tuple[str, str]] = {
+KNOWN_ROLES: dict[str, tuple[str, str | tuple[str, ...]]] = {
     "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": ("Storage Blob Data Owner", "Microsoft.Storage/storageAccounts"),
     "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3": ("Storage Table Data Contributor", "Microsoft.Storage/storageAccounts"),
     "76199698-9eea-4c19-bc75-cec21354c6b6": ("Storage Table Data Reader", "Microsoft.Storage/storageAccounts"),
-    "3913510d-42f4-4e42-8a64-420c390055eb": ("Monitoring Metrics Publisher", "Microsoft.Insights/components"),
+    "3913510d-42f4-4e42-8a64-420c390055eb": (
+        "Monitoring Metrics Publisher", ("Microsoft.Insights/components", "Microsoft.Insights/dataCollectionRules")),
     "73c42c96-874c-492b-b04d-ab87d138a893": ("Log Analytics Reader", "Microsoft.OperationalInsights/workspaces"),
     "4633458b-17de-408a-b874-0445c86b69e6": ("Key Vault Secrets User", "Microsoft.KeyVault/vaults"),
 }
@@ -334,9 +335,11 @@ def role_assignment_problems(doc: dict[str, Any], where: str) -> list[str]:
             if role_id not in KNOWN_ROLES:
                 problems.append(f"{label}: role {role_id} is not in the table of allowed built-in roles")
                 continue
-            role_name, allowed_type = KNOWN_ROLES[role_id]
-            if scope_type is not None and scope_type != allowed_type:
-                problems.append(f"{label}: {role_name} must be scoped to a {allowed_type}, not {scope_type}")
+            role_name, allowed = KNOWN_ROLES[role_id]
+            allowed_types = (allowed,) if isinstance(allowed, str) else allowed
+            if scope_type is not None and scope_type not in allowed_types:
+                problems.append(f"{label}: {role_name} must be scoped to a {' or '.join(allowed_types)}, "
+                                f"not {scope_type}")
     return problems
 
 

@@ -160,6 +160,7 @@ def test_the_identity_gets_exactly_these_roles():
         ("Storage Table Data Contributor", "Microsoft.Storage/storageAccounts"),
         ("Storage Table Data Reader", "Microsoft.Storage/storageAccounts"),  # opt-in, for a developer
         ("Monitoring Metrics Publisher", "Microsoft.Insights/components"),
+        ("Monitoring Metrics Publisher", "Microsoft.Insights/dataCollectionRules"),  # findings into Log Analytics
         ("Log Analytics Reader", "Microsoft.OperationalInsights/workspaces"),
         ("Key Vault Secrets User", "Microsoft.KeyVault/vaults"),
     }

@@ -107,6 +107,12 @@ param ownerNoticeDays string = '30,14,7,1'
 @description('OWNER_NOTICE_DOMAINS: comma-separated mail domains owner notices may go to; empty: any.')
 param ownerNoticeDomains string = ''
 
+@description('FINDINGS_INGESTION_ENDPOINT: logs ingestion endpoint of the findings data collection rule; empty: findings are not sent to Log Analytics.')
+param findingsIngestionEndpoint string = ''
+
+@description('FINDINGS_DCR_IMMUTABLE_ID: immutable id of that data collection rule.')
+param findingsRuleImmutableId string = ''
+
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   //checkov:skip=CKV_AZURE_225:A daily audit job catches up missed windows from its checkpoints, so a zonal outage only delays a run; zone redundancy would pin the plan to fewer regions and ZRS storage.
   name: planName
@@ -203,6 +209,8 @@ var productSettings = {
   OWNER_NOTICES: ownerNotices
   OWNER_NOTICE_DAYS: ownerNoticeDays
   OWNER_NOTICE_DOMAINS: ownerNoticeDomains
+  FINDINGS_INGESTION_ENDPOINT: findingsIngestionEndpoint
+  FINDINGS_DCR_IMMUTABLE_ID: findingsRuleImmutableId
 }
 
 // Secrets: Key Vault references only, resolved with keyVaultReferenceIdentity. Without a
