@@ -18,8 +18,11 @@ from servers.token_server import ManagedIdentityTokenServer
 
 from shared.directory.export import export_directory
 from shared.directory.graph import GraphDirectory, GraphDirectoryError, graph_directory_from_settings
-from shared.directory.model import DirectorySnapshot, Owner, RoleMember
+from shared.directory.model import DirectorySnapshot, FederatedIdentityCredential, Owner, RoleMember
 from shared.directory.port import SnapshotFileDirectory
+from shared.posture.catalog import load_checks
+from shared.posture.run import evaluate
+from shared.posture.usage import SignInUsage
 from shared.settings import SettingsError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -320,3 +323,20 @@ def test_snapshot_builder_is_deterministic_and_realistic():
                for a in sp.appRoleAssignments)
     assert all(role.members for role in first.directoryRoles)
     assert first.exportedAt == datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
+
+
+def test_a_flexible_federated_credential_arrives_without_a_subject_and_counts_as_broad(tenant):
+    app = tenant.applications[0].model_copy(deep=True)
+    app.federatedIdentityCredentials = [FederatedIdentityCredential(
+        id="3f6d0c8e-58b1-4a3e-9a59-1f0a4d1e2c77", name="flexible",
+        issuer="https://token.actions.githubusercontent.com", subject="")]
+    flexible = tenant.model_copy(update={"applications": [app, *tenant.applications[1:]]})
+    with GraphServer(flexible) as server:
+        got = directory_for(server).inventory()
+    (fic,) = next(a for a in got.applications if a.id == app.id).federatedIdentityCredentials
+    assert (fic.subject, fic.claimsMatchingExpression) == ("", None)
+    check = load_checks().get("federated_credential_broad_subject")
+    result = evaluate([check], got, SignInUsage(read_from=EXPORTED_AT, read_until=EXPORTED_AT), EXPORTED_AT,
+                      {check.id: check.values()})
+    (finding,) = [f for f in result.findings if f.entities["Credential.KeyId"] == fic.id]
+    assert finding.severity == "High" and "flexible claims expression" in finding.summary

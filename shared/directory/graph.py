@@ -445,8 +445,10 @@ def _key(credential: dict[str, Any]) -> KeyCredential:
 
 
 def _fic(credential: dict[str, Any]) -> FederatedIdentityCredential:
+    # A flexible credential has no subject; v1.0 does not return its claimsMatchingExpression (beta does).
     return FederatedIdentityCredential(id=credential["id"], name=credential.get("name") or "",
                                        issuer=credential.get("issuer") or "", subject=credential.get("subject") or "",
+                                       claimsMatchingExpression=credential.get("claimsMatchingExpression"),
                                        audiences=credential.get("audiences") or [])
 
 

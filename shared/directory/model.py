@@ -35,11 +35,19 @@ class KeyCredential(GraphModel):
     endDateTime: datetime | None = None
 
 
+class FederatedIdentityExpression(GraphModel):
+    """A flexible federated credential's subject match, e.g. `claims['sub'] matches 'repo:org/app:*'` (Graph beta)."""
+
+    value: str
+    languageVersion: int = 1
+
+
 class FederatedIdentityCredential(GraphModel):
     id: str
     name: str
     issuer: str
-    subject: str
+    subject: str = Field("", description="Empty on a flexible credential, which matches claimsMatchingExpression")
+    claimsMatchingExpression: FederatedIdentityExpression | None = None
     audiences: list[str] = Field(default_factory=lambda: ["api://AzureADTokenExchange"])
 
 
@@ -87,6 +95,8 @@ class ServicePrincipal(GraphModel):
     keyCredentials: list[KeyCredential] = Field(default_factory=list)
     owners: list[Owner] = Field(default_factory=list)
     appRoleAssignments: list[AppRoleAssignment] = Field(default_factory=list)
+    federatedIdentityCredentials: list[FederatedIdentityCredential] = Field(
+        default_factory=list, description="User-assigned managed identities' (an Azure resource's, not in Graph)")
 
 
 class RoleMember(GraphModel):

@@ -75,8 +75,7 @@ class _Identity:
 
 
 def _held(holder: Application | ServicePrincipal) -> list[Credential]:
-    federated = holder.federatedIdentityCredentials if isinstance(holder, Application) else []
-    return [*holder.passwordCredentials, *holder.keyCredentials, *federated]
+    return [*holder.passwordCredentials, *holder.keyCredentials, *holder.federatedIdentityCredentials]
 
 
 def owners_of(app: Application | None, sp: ServicePrincipal | None) -> list[Owner]:
@@ -125,10 +124,17 @@ def _record(identity: _Identity, held_on: str, credential: Credential, usage: Si
         type=kind, thumbprint=thumbprint,
         issuer=credential.issuer if isinstance(credential, FederatedIdentityCredential) else None,
         subject=credential.subject if isinstance(credential, FederatedIdentityCredential) else None,
+        subject_expression=_expression(credential),
         start=start, end=end, status=status, days_to_expiry=days,
         lifetime_days=(end - start).days if start and end else None,
         last_used=last_used, usage_known=usage.covers(managed, since),
         owners=identity.owners, privileged=identity.privileged, privileged_reasons=identity.reasons)
+
+
+def _expression(credential: Credential) -> str | None:
+    if isinstance(credential, FederatedIdentityCredential) and credential.claimsMatchingExpression is not None:
+        return credential.claimsMatchingExpression.value
+    return None
 
 
 def status_of(end: datetime | None, now: datetime, expiring_days: int) -> tuple[CredentialStatus, int | None]:

@@ -36,6 +36,7 @@ class CredentialRecord(BaseModel):
     thumbprint: str | None = None
     issuer: str | None = Field(None, description="Federated credentials: the trusted issuer")
     subject: str | None = Field(None, description="Federated credentials: the trusted subject")
+    subject_expression: str | None = Field(None, description="Flexible federated credentials: the claims expression")
     start: datetime | None = None
     end: datetime | None = None
     status: CredentialStatus

@@ -260,7 +260,7 @@ class GraphServer:
         self._application_order.append(app.id)
         self.application_owners[app.id] = [_owner_json(owner) for owner in app.owners]
         self.application_fics[app.id] = [
-            {"id": fic.id, "name": fic.name, "issuer": fic.issuer, "subject": fic.subject,
+            {"id": fic.id, "name": fic.name, "issuer": fic.issuer, "subject": fic.subject or None,
              "audiences": list(fic.audiences), "description": None} for fic in app.federatedIdentityCredentials
         ]
 

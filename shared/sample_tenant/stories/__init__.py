@@ -48,11 +48,12 @@ def all_stories() -> tuple[list[Story], list[tuple[str, str, bool]]]:
     from shared.sample_tenant.stories import (
         consent_and_credentials,
         credential_hygiene,
+        federation,
         first_week,
         logic_apps,
         signin_behaviour,
     )
 
-    modules = (first_week, signin_behaviour, consent_and_credentials, credential_hygiene, logic_apps)
+    modules = (first_week, signin_behaviour, consent_and_credentials, credential_hygiene, logic_apps, federation)
     return ([story for module in modules for story in module.STORIES],
             [workload for module in modules for workload in module.STORY_WORKLOADS])
