@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from shared.kql.rewrite import rewrite
 from shared.logsource.base import LogQueryError, Row
 from shared.logsource.database import LoadReport, LogDatabase
 from shared.logsource.values import parse_datetime
@@ -36,15 +37,22 @@ class EmbeddedLogSource:
         return cls(database, now), report
 
     def query(self, kql: str, start: datetime, end: datetime) -> list[Row]:
-        text, window = _parameterise_window(kql)
         try:
-            translated = self._translate(text, window)
-            values = {**translated.parameters,  # the pinned clock of ago()/now(), when the query reads it
-                      **{d.slot: window[d.name] for d in translated.declarations if d.slot in translated.slots}}
-            relation = self.database.connection.sql(str(translated), params=values or None)
+            relation = self._relation(rewrite(kql, columns=self._columns_of))
         except Exception as error:  # duckdb-kql raises KqlError and duckdb errors alike
             raise LogQueryError(f"{type(error).__name__}: {error}") from error
         return rows_of(relation)
+
+    def _columns_of(self, kql: str) -> list[str]:
+        """The output columns of a query, without running it: what a rewrite of project-reorder needs."""
+        return list(self._relation(kql).columns)
+
+    def _relation(self, kql: str) -> Any:
+        text, window = _parameterise_window(kql)
+        translated = self._translate(text, window)
+        values = {**translated.parameters,  # the pinned clock of ago()/now(), when the query reads it
+                  **{d.slot: window[d.name] for d in translated.declarations if d.slot in translated.slots}}
+        return self.database.connection.sql(str(translated), params=values or None)
 
     def _translate(self, text: str, window: dict[str, datetime]) -> Any:
         key = (text, self.database.schema_version)

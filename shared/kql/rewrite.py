@@ -1,0 +1,209 @@
+"""Rewrite a KQL query into an equivalent one the embedded engine (duckdb-kql) can translate.
+
+Each rule turns one construct Kusto documents into constructs with the same documented meaning, working on
+tokens so that string literals and comments are never touched. A construct a rule cannot rewrite exactly is left
+as it is, and duckdb-kql refuses it loudly. Rules run until none applies, so rewritten text is rewritten again.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from shared.kql.tokens import Token, arguments, closing, tokenize
+
+Columns = Callable[[str], list[str]]  # the output columns of a query, in order
+ALIASES = {"makeset": "make_set", "makelist": "make_list", "parsejson": "parse_json"}  # Kusto's deprecated names
+# 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 as parse_ipv4 numbers
+_PRIVATE_IPV4 = ((167772160, 184549375), (2886729728, 2887778303), (3232235520, 3232301055))
+
+
+@dataclass(frozen=True)
+class Edit:
+    start: int
+    end: int
+    text: str
+
+
+Rule = Callable[[str, list[Token], Columns | None], list[Edit]]
+
+
+def rewrite(kql: str, columns: Columns | None = None) -> str:
+    """`kql` with every construct a rule knows rewritten; `columns` answers the rules that need the input's
+    columns (project-reorder). Without it those constructs stay as they are."""
+    text = kql
+    for _ in range(100):
+        tokens = tokenize(text)
+        for rule in RULES:
+            edits = rule(text, tokens, columns)
+            if edits:
+                text = _apply(text, edits)
+                break
+        else:
+            return text
+    raise RuntimeError("query rewriting did not settle")  # a rule that undoes another: a bug here, not in the query
+
+
+def _apply(text: str, edits: list[Edit]) -> str:
+    for edit in sorted(edits, key=lambda e: e.start, reverse=True):
+        text = text[:edit.start] + edit.text + text[edit.end:]
+    return text
+
+
+def _calls(tokens: list[Token], name: str) -> list[int]:
+    """Indexes of `name(` calls that are functions, not a member `.name(` of something."""
+    return [i for i, token in enumerate(tokens[:-1])
+            if token.is_name(name) and tokens[i + 1].text == "(" and (i == 0 or tokens[i - 1].text != ".")]
+
+
+def _source(text: str, tokens: list[Token], first: int, last: int) -> str:
+    return text[tokens[first].start:tokens[last - 1].end]
+
+
+def deprecated_aliases(text: str, tokens: list[Token], columns: Columns | None) -> list[Edit]:
+    """makeset, makelist and parsejson are Kusto's old names of make_set, make_list and parse_json."""
+    return [Edit(tokens[i].start, tokens[i].end, new) for old, new in ALIASES.items() for i in _calls(tokens, old)]
+
+
+def split_at_index(text: str, tokens: list[Token], columns: Columns | None) -> list[Edit]:
+    """split(s, d, i) is the array holding the i-th substring, or an empty array when there is none: the same as
+    array_slice(split(s, d), i, i). Only a literal, non-negative i (the documented zero-based index)."""
+    edits = []
+    for call in _calls(tokens, "split"):
+        parts = arguments(tokens, call + 1)
+        if len(parts) != 3:
+            continue
+        first, last = parts[2]
+        if last - first != 1 or tokens[first].kind != "number" or not tokens[first].text.isdigit():
+            continue
+        index = tokens[first].text
+        edits.append(Edit(tokens[call].start, tokens[call].start, "array_slice("))
+        edits.append(Edit(tokens[parts[1][1]].start, tokens[closing(tokens, call + 1)].end, f"), {index}, {index})"))
+        return edits  # one at a time: nested calls are found again in the rewritten text
+    return edits
+
+
+def member_bracket_paths(text: str, tokens: list[Token], columns: Columns | None) -> list[Edit]:
+    """`TargetResources.[0]` is Kusto's spelling of `TargetResources[0]`."""
+    return [Edit(token.start, token.end, "") for i, token in enumerate(tokens[1:-1], start=1)
+            if token.text == "." and tokens[i + 1].text == "["
+            and (tokens[i - 1].kind == "name" or tokens[i - 1].text in ")]")]
+
+
+def join_and_keys(text: str, tokens: list[Token], columns: Columns | None) -> list[Edit]:
+    """`join ... on $left.a == $right.b and $left.c == $right.d` matches on both pairs, as `, ` does."""
+    edits = []
+    for start in (i for i, token in enumerate(tokens) if token.is_name("join")):
+        on = _join_on(tokens, start)
+        if on is None:
+            continue
+        index = on + 1
+        while index < len(tokens) and tokens[index].text not in ("|", ")", ";", "}"):
+            token = tokens[index]
+            if token.text in ("(", "["):
+                index = closing(tokens, index) + 1
+                continue
+            if token.is_name("and"):
+                edits.append(Edit(token.start, token.end, ","))
+            index += 1
+    return edits
+
+
+def _join_on(tokens: list[Token], join: int) -> int | None:
+    """The `on` of the join at `join`: after its parameters and right side, before the next pipe."""
+    index = join + 1
+    while index < len(tokens):
+        token = tokens[index]
+        if token.text in ("(", "["):
+            index = closing(tokens, index) + 1
+            continue
+        if token.text in ("|", ")", ";", "}"):
+            return None
+        if token.is_name("on"):
+            return index
+        index += 1
+    return None
+
+
+def ipv4_is_private(text: str, tokens: list[Token], columns: Columns | None) -> list[Edit]:
+    """ipv4_is_private(ip): whether the address (or the network of an IP-prefix) lies in 10.0.0.0/8,
+    172.16.0.0/12 or 192.168.0.0/16; null when the text is no IPv4 address, as parse_ipv4 gives null."""
+    for call in _calls(tokens, "ipv4_is_private"):
+        parts = arguments(tokens, call + 1)
+        if len(parts) != 1:
+            continue
+        address = _source(text, tokens, *parts[0])
+        return [Edit(tokens[call].start, tokens[closing(tokens, call + 1)].end, _private_test(address))]
+    return []
+
+
+def _private_test(address: str) -> str:
+    parsed = f"parse_ipv4({address})"
+    return "(" + " or ".join(f"{parsed} between ({low} .. {high})" for low, high in _PRIVATE_IPV4) + ")"
+
+
+def project_reorder(text: str, tokens: list[Token], columns: Columns | None) -> list[Edit]:
+    """`| project-reorder a, b*` as the query's last statement is `| project` of the named and matching columns
+    first (in the input's order), then every other column in the input's order. Needs the input's columns; with
+    a sort order (asc, desc, granny-...) or inside a sub-query it stays as it is."""
+    if columns is None:
+        return []
+    for index in _top_level_reorders(tokens):
+        pipe = index - 1
+        end = index + 3
+        while end < len(tokens) and tokens[end].text not in ("|", ";"):
+            end += 1
+        if end < len(tokens) and tokens[end].text == ";":
+            continue
+        patterns = _reorder_patterns(tokens, index + 3, end)
+        if patterns is None:
+            continue
+        available = columns(text[:tokens[pipe].start])
+        first = [name for pattern in patterns for name in available if fnmatch.fnmatchcase(name, pattern)]
+        ordered = list(dict.fromkeys(first + available))
+        listing = ", ".join(_column(name) for name in ordered)
+        return [Edit(tokens[index].start, tokens[end - 1].end, f"project {listing}")]
+    return []
+
+
+def _top_level_reorders(tokens: list[Token]) -> list[int]:
+    """Indexes of `project-reorder` outside any bracket, after the last `;` (in the query, not in a `let`)."""
+    found, depth = [], 0
+    for i, token in enumerate(tokens):
+        if token.text in ("(", "[", "{"):
+            depth += 1
+        elif token.text in (")", "]", "}"):
+            depth -= 1
+        elif token.text == ";" and depth == 0:
+            found = []
+        elif (depth == 0 and token.is_name("project") and i + 2 < len(tokens) and tokens[i + 1].text == "-"
+              and tokens[i + 2].is_name("reorder") and i > 0 and tokens[i - 1].text == "|"):
+            found.append(i)
+    return found
+
+
+def _reorder_patterns(tokens: list[Token], first: int, end: int) -> list[str] | None:
+    """The column names and wildcard patterns, or None when the list holds anything else (a sort order)."""
+    patterns, current, previous = [], "", None
+    for token in tokens[first:end]:
+        if token.text == ",":
+            patterns.append(current)
+            current = ""
+        elif token.kind == "name" or token.text == "*":
+            if current and previous is not None and previous.end != token.start:
+                return None  # `Name asc`: a sort order
+            current += token.text
+        else:
+            return None
+        previous = token
+    patterns.append(current)
+    return patterns if all(patterns) else None
+
+
+def _column(name: str) -> str:
+    return name if name.isidentifier() else "['" + name.replace("\\", "\\\\").replace("'", "\\'") + "']"
+
+
+RULES: list[Rule] = [deprecated_aliases, member_bracket_paths, join_and_keys, split_at_index, ipv4_is_private,
+                     project_reorder]

@@ -1,0 +1,143 @@
+"""The rewrite layer: each construct gives the rows Kusto's documentation gives, run through the embedded source;
+strings and comments are never rewritten; what stays unsupported is still refused."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shared.kql.rewrite import rewrite
+from shared.kql.tokens import KqlLexError, tokenize
+from shared.logsource.base import LogQueryError
+from shared.logsource.database import LogDatabase
+from shared.logsource.embedded import EmbeddedLogSource
+
+NOW = datetime(2026, 3, 11, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def source() -> EmbeddedLogSource:
+    database = LogDatabase()
+    database.insert("AuditLogs", [
+        (None, {"TimeGenerated": NOW - timedelta(hours=1), "Id": "a1", "OperationName": "Add owner",
+                "TargetResources": [{"id": "t1", "modifiedProperties": [{"displayName": "p1"}]}],
+                "InitiatedBy": {"app": {"servicePrincipalId": "sp1"}}}),
+        (None, {"TimeGenerated": NOW - timedelta(hours=2), "Id": "a2", "OperationName": "Add member",
+                "TargetResources": [{"id": "t2"}], "InitiatedBy": {"app": {"servicePrincipalId": "sp2"}}}),
+    ])
+    database.insert("AADServicePrincipalSignInLogs", [
+        (None, {"TimeGenerated": NOW - timedelta(hours=1), "Id": "s1", "ServicePrincipalId": "sp1",
+                "AppId": "app1", "IPAddress": "10.1.2.3"}),
+        (None, {"TimeGenerated": NOW - timedelta(hours=1), "Id": "s2", "ServicePrincipalId": "sp2",
+                "AppId": "other", "IPAddress": "203.0.113.9"}),
+    ])
+    return EmbeddedLogSource(database, NOW)
+
+
+def run(source: EmbeddedLogSource, kql: str) -> list[dict]:
+    return source.query(kql, NOW - timedelta(days=1), NOW)
+
+
+def test_split_with_an_index_is_the_array_of_that_substring(source):
+    # learn.microsoft.com/kusto/query/split-function: split("aaa_bbb_ccc", "_", 1) == ["bbb"]
+    rows = run(source, 'print a = split("aaa_bbb_ccc", "_", 1), b = split("aaa_bbb_ccc", "_", 7), '
+                       'c = split("", "_", 0), d = split("a__b", "_", 1)')
+    assert rows == [{"a": ["bbb"], "b": [], "c": [""], "d": [""]}]
+
+
+def test_split_of_a_null_string_is_like_kusto_an_empty_string(source):
+    rows = run(source, 'AuditLogs | where Id == "a1" | extend s = split(tostring(InitiatedBy.user.id), ".", 0) '
+                       "| project s")
+    assert rows == [{"s": [""]}]
+
+
+def test_deprecated_aliases_run_as_their_new_names(source):
+    rows = run(source, 'AuditLogs | summarize ops = makeset(OperationName), ids = makelist(Id) '
+                       '| extend p = parsejson(\'{"k": null}\') | project ops = array_sort_asc(ops), ids = '
+                       "array_sort_asc(ids), p")
+    assert rows == [{"ops": ["Add member", "Add owner"], "ids": ["a1", "a2"], "p": {"k": None}}]
+
+
+def test_member_bracket_path_is_the_indexed_element(source):
+    rows = run(source, "AuditLogs | project Id, t = tostring(TargetResources.[0].id), "
+                       "p = tostring(TargetResources.[0].modifiedProperties.[0].displayName) | order by Id asc")
+    assert rows == [{"Id": "a1", "t": "t1", "p": "p1"}, {"Id": "a2", "t": "t2", "p": ""}]
+
+
+def test_join_on_two_key_pairs_with_and_matches_both(source):
+    kql = """AADServicePrincipalSignInLogs
+| join kind=inner (AuditLogs | extend Sp = tostring(InitiatedBy.app.servicePrincipalId), App = "app1")
+  on $left.ServicePrincipalId == $right.Sp and $left.AppId == $right.App
+| project Id, Id1"""
+    assert run(source, kql) == [{"Id": "s1", "Id1": "a1"}]
+
+
+def test_ipv4_is_private_as_documented(source):
+    # learn.microsoft.com/kusto/query/ipv4-is-private-function: the documented examples
+    rows = run(source, "print a = ipv4_is_private('192.168.1.1/24'), b = ipv4_is_private('10.1.2.3/24'), "
+                       "c = ipv4_is_private('202.1.2.3'), d = ipv4_is_private(\"127.0.0.1\"), "
+                       "e = ipv4_is_private('172.31.255.255'), f = ipv4_is_private('172.32.0.0'), "
+                       "g = ipv4_is_private('not an address'), h = ipv4_is_private('')")
+    assert rows == [{"a": True, "b": True, "c": False, "d": False, "e": True, "f": False, "g": None, "h": None}]
+
+
+def test_ipv4_is_private_over_a_column(source):
+    rows = run(source, "AADServicePrincipalSignInLogs | where not(ipv4_is_private(IPAddress)) | project Id")
+    assert rows == [{"Id": "s2"}]
+
+
+def test_project_reorder_puts_named_then_matching_columns_first(source):
+    # the documented examples: `print a, b, c | project-reorder b` gives b, a, c
+    rows = run(source, "print a = 'a', b = 'b', c = 'c' | project-reorder b")
+    assert [list(row) for row in rows] == [["b", "a", "c"]]
+    rows = run(source, "print b = 'b', a2 = 'a2', a3 = 'a3', a1 = 'a1', c = 1 | project-reorder c, a*")
+    assert [list(row) for row in rows] == [["c", "a2", "a3", "a1", "b"]]
+    assert rows[0] == {"c": 1, "a2": "a2", "a3": "a3", "a1": "a1", "b": "b"}
+
+
+def test_project_reorder_after_lets_and_with_nulls(source):
+    kql = ("let Ops = AuditLogs | project Id, OperationName, Missing = tostring(InitiatedBy.user.id);\n"
+           "Ops | where Id == 'a2' | project-reorder Missing")
+    rows = run(source, kql)
+    assert [list(row) for row in rows] == [["Missing", "Id", "OperationName"]]
+    assert rows[0]["Missing"] == ""
+
+
+def test_project_reorder_with_a_sort_order_stays_refused(source):
+    with pytest.raises(LogQueryError, match="ProjectReorder"):
+        run(source, "print b = 1, a2 = 2, a1 = 3 | project-reorder a* asc")
+
+
+def test_strings_and_comments_are_never_rewritten():
+    kql = ("AuditLogs // makeset(x) and split(a, b, 1)\n"
+           "| where OperationName == \"makeset(x)\" or Result == 'TargetResources.[0]'\n"
+           "| extend v = @'ipv4_is_private(\"1\")', m = ```split(a, \"_\", 2)```")
+    assert rewrite(kql) == kql
+
+
+def test_member_names_that_look_like_functions_stay():
+    assert rewrite("T | extend x = d.makeset(1)") == "T | extend x = d.makeset(1)"
+
+
+def test_rewrites_nest():
+    assert rewrite("print x = split(tostring(makeset(split(s, '.', 0))), ',', 2)") == (
+        "print x = array_slice(split(tostring(make_set(array_slice(split(s, '.'), 0, 0))), ','), 2, 2)")
+
+
+def test_split_with_a_computed_or_negative_index_stays_as_it_is():
+    assert rewrite("print split('a_b', '_', n)") == "print split('a_b', '_', n)"
+    assert rewrite("print split('a_b', '_', -1)") == "print split('a_b', '_', -1)"
+
+
+def test_an_unterminated_string_names_its_position():
+    with pytest.raises(KqlLexError, match="line 2, column 14"):
+        tokenize("T\n| where x == 'open")
+
+
+def test_still_unsupported_constructs_are_refused(source):
+    for kql in ("AuditLogs | mv-apply t = TargetResources on (where t.id == 't1')",
+                "AuditLogs | summarize anyif(Id, OperationName == 'Add owner')",
+                "print set_difference(dynamic([1, 2]), dynamic([2]))"):
+        with pytest.raises(LogQueryError, match="unsupported KQL construct"):
+            run(source, kql)
