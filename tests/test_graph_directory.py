@@ -18,7 +18,14 @@ from servers.token_server import ManagedIdentityTokenServer
 
 from shared.directory.export import export_directory
 from shared.directory.graph import GraphDirectory, GraphDirectoryError, graph_directory_from_settings
-from shared.directory.model import DirectorySnapshot, FederatedIdentityCredential, Owner, RoleMember
+from shared.directory.model import (
+    DirectorySnapshot,
+    FederatedIdentityCredential,
+    Owner,
+    RedirectUris,
+    RoleMember,
+    ServicePrincipalLockConfiguration,
+)
 from shared.directory.port import SnapshotFileDirectory
 from shared.posture.catalog import load_checks
 from shared.posture.run import evaluate
@@ -340,3 +347,20 @@ def test_a_flexible_federated_credential_arrives_without_a_subject_and_counts_as
                       {check.id: check.values()})
     (finding,) = [f for f in result.findings if f.entities["Credential.KeyId"] == fic.id]
     assert finding.severity == "High" and "flexible claims expression" in finding.summary
+
+
+def test_redirect_uris_and_the_property_lock_are_read_in_the_same_application_pages(tenant):
+    app = tenant.applications[0].model_copy(deep=True, update={
+        "signInAudience": "AzureADMultipleOrgs",
+        "web": RedirectUris(redirectUris=["http://staging.contoso.example/signin-oidc"]),
+        "spa": RedirectUris(redirectUris=["https://*.contoso.example/app"]),
+        "publicClient": RedirectUris(redirectUris=["http://localhost:8400"]),
+        "servicePrincipalLockConfiguration": ServicePrincipalLockConfiguration(isEnabled=True, identifierUris=True)})
+    changed = tenant.model_copy(update={"applications": [app, *tenant.applications[1:]]})
+    with GraphServer(changed, page_size=5) as server:
+        got = directory_for(server).inventory()
+        assert server.request_count == expected_requests(server, changed, 5, organization=True)
+        selected = next(r for r in server.requests if r.path == "/applications" and "owners" in r.query.get(
+            "$expand", "")).query["$select"].split(",")
+    assert normalised(got) == normalised(changed)
+    assert {"web", "spa", "publicClient", "servicePrincipalLockConfiguration"} <= set(selected)

@@ -56,6 +56,7 @@ from shared.directory.model import (
     KeyCredential,
     Owner,
     PasswordCredential,
+    RedirectUris,
     RoleMember,
     ServicePrincipal,
 )
@@ -76,7 +77,7 @@ DEFAULT_ACCESS_ROLE_ID = "00000000-0000-0000-0000-000000000000"
 OWNER_FIELDS = ["id", "displayName", "userPrincipalName", "mail"]
 OWNERS_EXPAND = f"owners($select={','.join(OWNER_FIELDS)})"
 APPLICATION_FIELDS = ["id", "appId", "displayName", "signInAudience", "createdDateTime", "passwordCredentials",
-                      "keyCredentials"]
+                      "keyCredentials", "web", "spa", "publicClient", "servicePrincipalLockConfiguration"]
 # servicePrincipal has no createdDateTime in v1.0 (beta only): selecting it would be a 400.
 SERVICE_PRINCIPAL_FIELDS = ["id", "appId", "displayName", "servicePrincipalType", "appOwnerOrganizationId",
                             "accountEnabled", "alternativeNames", "passwordCredentials", "keyCredentials", "appRoles"]
@@ -363,6 +364,9 @@ class _Reader:
                 keyCredentials=[_key(c) for c in app.get("keyCredentials") or []],
                 federatedIdentityCredentials=[_fic(f) for f in full("appFics", app["id"], fics_by_app.get(app["id"]))],
                 owners=_owners(full("appOwners", app["id"], app.get("owners"))),
+                web=_redirects(app.get("web")), spa=_redirects(app.get("spa")),
+                publicClient=_redirects(app.get("publicClient")),
+                servicePrincipalLockConfiguration=app.get("servicePrincipalLockConfiguration"),
             )
             for app in apps
         ]
@@ -450,6 +454,11 @@ def _fic(credential: dict[str, Any]) -> FederatedIdentityCredential:
                                        issuer=credential.get("issuer") or "", subject=credential.get("subject") or "",
                                        claimsMatchingExpression=credential.get("claimsMatchingExpression"),
                                        audiences=credential.get("audiences") or [])
+
+
+def _redirects(settings: dict[str, Any] | None) -> RedirectUris | None:
+    uris = (settings or {}).get("redirectUris") or []
+    return RedirectUris(redirectUris=uris) if uris else None
 
 
 def _owners(objects: list[dict[str, Any]]) -> list[Owner]:

@@ -70,6 +70,23 @@ class AppRoleAssignment(GraphModel):
     createdDateTime: datetime | None = None
 
 
+class RedirectUris(GraphModel):
+    """The `web`, `spa` or `publicClient` settings of an application: where sign-in responses may be sent."""
+
+    redirectUris: list[str] = Field(default_factory=list)
+
+
+class ServicePrincipalLockConfiguration(GraphModel):
+    """App instance property lock: which properties of the app's service principals other tenants cannot change."""
+
+    isEnabled: bool = False
+    allProperties: bool | None = None
+    credentialsWithUsageVerify: bool | None = None
+    credentialsWithUsageSign: bool | None = None
+    identifierUris: bool | None = None
+    tokenEncryptionKeyId: bool | None = None
+
+
 class Application(GraphModel):
     id: str
     appId: str
@@ -80,6 +97,10 @@ class Application(GraphModel):
     keyCredentials: list[KeyCredential] = Field(default_factory=list)
     federatedIdentityCredentials: list[FederatedIdentityCredential] = Field(default_factory=list)
     owners: list[Owner] = Field(default_factory=list)
+    web: RedirectUris | None = None
+    spa: RedirectUris | None = None
+    publicClient: RedirectUris | None = None
+    servicePrincipalLockConfiguration: ServicePrincipalLockConfiguration | None = None
 
 
 class ServicePrincipal(GraphModel):

@@ -45,6 +45,7 @@ from shared.directory.model import (
     KeyCredential,
     Owner,
     PasswordCredential,
+    RedirectUris,
     ServicePrincipal,
 )
 
@@ -63,6 +64,7 @@ APPLICATION_PROPERTIES = frozenset({
     "id", "appId", "displayName", "signInAudience", "createdDateTime", "passwordCredentials", "keyCredentials",
     "description", "publisherDomain", "tags", "identifierUris", "appRoles", "deletedDateTime", "notes",
     "requiredResourceAccess", "uniqueName", "disabledByMicrosoftStatus", "serviceManagementReference",
+    "web", "spa", "publicClient", "servicePrincipalLockConfiguration",
 })
 SERVICE_PRINCIPAL_PROPERTIES = frozenset({
     "id", "appId", "displayName", "servicePrincipalType", "appOwnerOrganizationId", "accountEnabled",
@@ -116,6 +118,10 @@ def _key_json(credential: KeyCredential) -> dict[str, Any]:
             "displayName": credential.displayName, "endDateTime": _iso(credential.endDateTime), "key": None,
             "keyId": credential.keyId, "startDateTime": _iso(credential.startDateTime), "type": credential.type,
             "usage": credential.usage}
+
+
+def _redirect_uris(settings: RedirectUris | None) -> list[str]:
+    return list(settings.redirectUris) if settings else []
 
 
 def _owner_json(owner: Owner) -> dict[str, Any]:
@@ -256,6 +262,12 @@ class GraphServer:
             "createdDateTime": _iso(app.createdDateTime), "description": None, "tags": [], "identifierUris": [],
             "passwordCredentials": [_password_json(c) for c in app.passwordCredentials],
             "keyCredentials": [_key_json(c) for c in app.keyCredentials],
+            "web": {"redirectUris": _redirect_uris(app.web), "homePageUrl": None, "logoutUrl": None,
+                    "implicitGrantSettings": {"enableAccessTokenIssuance": False, "enableIdTokenIssuance": False}},
+            "spa": {"redirectUris": _redirect_uris(app.spa)},
+            "publicClient": {"redirectUris": _redirect_uris(app.publicClient)},
+            "servicePrincipalLockConfiguration": (app.servicePrincipalLockConfiguration.model_dump()
+                                                  if app.servicePrincipalLockConfiguration else None),
         }
         self._application_order.append(app.id)
         self.application_owners[app.id] = [_owner_json(owner) for owner in app.owners]

@@ -46,6 +46,7 @@ Story = Callable[[StoryContext], Scenario]
 def all_stories() -> tuple[list[Story], list[tuple[str, str, bool]]]:
     """Every story and every workload they act on: (kind, name, certificate?)."""
     from shared.sample_tenant.stories import (
+        app_hygiene,
         consent_and_credentials,
         credential_hygiene,
         federation,
@@ -54,6 +55,7 @@ def all_stories() -> tuple[list[Story], list[tuple[str, str, bool]]]:
         signin_behaviour,
     )
 
-    modules = (first_week, signin_behaviour, consent_and_credentials, credential_hygiene, logic_apps, federation)
+    modules = (first_week, signin_behaviour, consent_and_credentials, credential_hygiene, logic_apps, federation,
+               app_hygiene)
     return ([story for module in modules for story in module.STORIES],
             [workload for module in modules for workload in module.STORY_WORKLOADS])
