@@ -1,7 +1,8 @@
 """`make bench`: every benchmark, each printing its own figures and ratios."""
 
-from benchmarks import app_import, graph_inventory
+from benchmarks import app_import, graph_inventory, reach
 
 if __name__ == "__main__":
     graph_inventory.main([])
     app_import.main([])
+    reach.main([])

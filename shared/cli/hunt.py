@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 
@@ -41,7 +41,8 @@ def hunt(target: str = typer.Argument("-", help="KQL text, a .kql file, a Sentin
          now: str | None = typer.Option(None, "--now", help="What ago() and now() read (UTC); default: the current "
                                         "time"),
          since: str | None = typer.Option(None, "--since", help="Only rows from this time on (UTC), like a Log "
-                                          "Analytics time range; default: every row"),
+                                          "Analytics time range; also what a hunting query's {{StartTimeISO}} "
+                                          "reads. Default: every row, and a day before --now for {{StartTimeISO}}"),
          output: Format = typer.Option(Format.table, "--format", help="table, json or csv (csv: one query only)"),
          ) -> None:
     """Run KQL over a folder of logs, as Log Analytics would: a refused construct is named with its line and
@@ -61,7 +62,7 @@ def hunt(target: str = typer.Argument("-", help="KQL text, a .kql file, a Sentin
             errors.print(f"[red]no data:[/] no log table in {logs} has rows "
                          f"{'from ' + moment(start) + ' ' if start else ''}up to {moment(until)}")
             raise typer.Exit(exit_codes.NO_DATA)
-    outcomes = run_queries(source, queries, start or datetime.min.replace(tzinfo=until.tzinfo), until)
+    outcomes = run_queries(source, queries, start or until - timedelta(days=1), until)
     show(outcomes, output)
     raise typer.Exit(exit_codes.OK if all(o.status == RAN for o in outcomes) else exit_codes.FAILED)
 

@@ -12,11 +12,12 @@ from datetime import datetime
 from shared.hunt.queries import HuntQuery
 from shared.kql.tokens import KqlLexError, line_column, tokenize
 from shared.logsource.base import LogQueryError, LogSource, Row
+from shared.text import utc
 
 RAN, REFUSED, FAILED = "ran", "refused", "failed"
-_NEAR = re.compile(r"near '([^']+)'")
+CASE_ONLY = "column names that differ only in case"  # DuckDB folds case; KQL keeps AppId and AppID apart
+_NEAR = re.compile(r";? ?near '([^']+)'")
 _CALL = re.compile(r"^(?:function|aggregate):(\w+)$")
-_OPERATOR = re.compile(r"[a-z]+(?:-[a-z]+)*")
 
 
 @dataclass(frozen=True)
@@ -36,9 +37,18 @@ def run_query(source: LogSource, query: HuntQuery, since: datetime, now: datetim
     if query.text is None:
         return Outcome(query, FAILED, reason=query.problem)
     try:
-        return Outcome(query, RAN, rows=source.query(query.text, since, now))
+        return Outcome(query, RAN, rows=source.query(hunting_parameters(query.text, since, now), since, now))
     except LogQueryError as error:
         return classify(query, error)
+
+
+def hunting_parameters(text: str, since: datetime, now: datetime) -> str:
+    """Sentinel's hunting blade fills `{{StartTimeISO}}` and `{{EndTimeISO}}` with the chosen time range."""
+    return (text.replace("{{StartTimeISO}}", _iso(since)).replace("{{EndTimeISO}}", _iso(now)))
+
+
+def _iso(moment: datetime) -> str:
+    return utc(moment).isoformat().replace("+00:00", "Z")
 
 
 def classify(query: HuntQuery, error: LogQueryError) -> Outcome:
@@ -49,8 +59,12 @@ def classify(query: HuntQuery, error: LogQueryError) -> Outcome:
     if isinstance(cause, duckdb_kql.KqlUnsupportedError):
         feature, offset = _construct(query.text or "", cause)
         where = f" at {line_column(query.text or '', offset)}" if offset is not None else ""
-        hint = f" ({cause.hint})" if cause.hint else ""
+        hint = _NEAR.sub("", cause.hint or "").strip(" ;,")
+        hint = f" ({hint})" if hint else ""
         return Outcome(query, REFUSED, feature=feature, reason=f"{feature} is not supported offline{where}{hint}")
+    if isinstance(cause, duckdb_kql.KqlSchemaError) and "differ only in case" in (cause.hint or ""):
+        return Outcome(query, REFUSED, feature=CASE_ONLY, reason=f"{CASE_ONLY} are not supported offline: "
+                                                                 f"{cause.hint}")
     if isinstance(cause, duckdb_kql.KqlSyntaxError) and cause.diagnostics:
         first = cause.diagnostics[0]
         return Outcome(query, FAILED, reason=f"syntax error at line {first.span.line}, column "
@@ -61,17 +75,35 @@ def classify(query: HuntQuery, error: LogQueryError) -> Outcome:
 
 
 def _construct(text: str, error) -> tuple[str, int | None]:
-    """The construct's name as KQL writes it, and its offset in `text` (the query before any rewriting)."""
+    """The construct's name as KQL writes it, and its offset in `text` (the query as written, before rewriting)."""
     call = _CALL.match(error.construct)
     if call:
         name = call.group(1)
         return f"{name}()", _find(text, lambda tokens, i: tokens[i].is_name(name) and tokens[i + 1].text == "(")
-    near = _NEAR.search(error.hint or "")
-    offset = text.find(near.group(1)) if near else -1
-    if offset < 0 and error.span is not None:
-        offset = _offset(text, error.span.line, error.span.column)
-    written = _OPERATOR.match(text, offset) if offset >= 0 and error.construct.endswith("Operator") else None
-    return (written.group() if written else error.construct), (offset if offset >= 0 else None)
+    if error.construct.endswith("Operator"):
+        found = _operator(text, error.construct.removesuffix("Operator").lower())
+        if found is not None:
+            return found
+    offset = _offset(text, error.span.line, error.span.column) if error.span is not None else None
+    return error.construct, offset
+
+
+def _operator(text: str, wanted: str) -> tuple[str, int] | None:
+    """The first operator after a pipe whose name, without its hyphens, is `wanted` (`mvapply`: mv-apply)."""
+    try:
+        tokens = tokenize(text)
+    except KqlLexError:
+        return None
+    for i in range(1, len(tokens)):
+        if tokens[i - 1].text != "|" or tokens[i].kind != "name":
+            continue
+        name, j = tokens[i].text, i
+        while (j + 2 < len(tokens) and tokens[j + 1].text == "-" and tokens[j + 2].kind == "name"
+               and tokens[j + 1].start == tokens[j].end and tokens[j + 2].start == tokens[j + 1].end):
+            name, j = f"{name}-{tokens[j + 2].text}", j + 2
+        if name.replace("-", "").lower() == wanted:
+            return name, tokens[i].start
+    return None
 
 
 def _find(text: str, matches) -> int | None:

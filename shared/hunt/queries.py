@@ -15,6 +15,7 @@ class HuntQuery:
     name: str  # the rule's name, the file's path, or "query"
     text: str | None  # None when the file held no query: `problem` says why
     problem: str | None = None
+    path: Path | None = None  # the file it came from
 
 
 def collect(target: str) -> list[HuntQuery]:
@@ -41,16 +42,18 @@ def read_file(path: Path) -> HuntQuery:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
-        return HuntQuery(str(path), None, f"cannot read {path}: {error}")
+        return HuntQuery(str(path), None, f"cannot read {path}: {error}", path)
     if path.suffix.lower() == ".kql":
-        return HuntQuery(str(path), text) if text.strip() else HuntQuery(str(path), None, f"{path} is empty")
+        return HuntQuery(str(path), text, path=path) if text.strip() else HuntQuery(str(path), None, f"{path} is empty",
+                                                                                     path)
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        return HuntQuery(str(path), None, f"{path} is not valid YAML{where}")
+        return HuntQuery(str(path), None, f"{path} is not valid YAML{where}", path)
     if not isinstance(document, dict) or not isinstance(document.get("query"), str):
-        return HuntQuery(str(path), None, f"{path} has no `query` text (a Sentinel rule or hunting query has one)")
+        return HuntQuery(str(path), None, f"{path} has no `query` text (a Sentinel rule or hunting query has one)",
+                         path)
     name = document.get("name") if isinstance(document.get("name"), str) else None
-    return HuntQuery(f"{name} ({path})" if name else str(path), document["query"])
+    return HuntQuery(f"{name} ({path})" if name else str(path), document["query"], path=path)
