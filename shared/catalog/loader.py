@@ -7,12 +7,15 @@ A problem names the file and the field, e.g.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 
 from shared.catalog.model import Detection
 from shared.catalog.render import render
 from shared.catalog.rule_files import RuleCatalog, RuleFileError, duplicate_ids, parse_rule_file
+from shared.logsource.compiled import remember, remembered
 from shared.logsource.database import LogDatabase
+from shared.logsource.embedded import EmbeddedLogSource, parameterise_window
 from shared.names import Named
 from shared.tables import table_schemas
 
@@ -34,17 +37,24 @@ class Catalog(RuleCatalog[Detection]):
 
 
 def load_catalog(directory: Path = DETECTIONS_DIR) -> Catalog:
-    problems: list[str] = []
-    loaded: list[tuple[Path, Detection]] = []
+    """The catalog of `directory`, loaded once per process while its files' contents stay the same (every test
+    module asks for it); the engine's verdict on each query is cached on disk (shared/logsource/compiled.py)."""
     files = sorted(directory.glob("*.yaml"))
     if not files:
         raise CatalogError([f"{directory}: no detection files (*.yaml)"])
-    for path in files:
+    return _load(tuple((path, path.read_bytes()) for path in files))
+
+
+@cache
+def _load(files: tuple[tuple[Path, bytes], ...]) -> Catalog:
+    problems: list[str] = []
+    loaded: list[tuple[Path, Detection]] = []
+    for path, _ in files:
         detection = parse_rule_file(path, Detection, problems)
         if detection is not None:
             loaded.append((path, detection))
     problems.extend(duplicate_ids(loaded))
-    probe = LogDatabase()
+    probe = _Probe()
     for path, detection in loaded:
         problems.extend(f"{path}: {problem}" for problem in check_detection(detection, probe))
     if problems:
@@ -65,14 +75,30 @@ def rule_names(directory: Path = DETECTIONS_DIR) -> list[Named]:
     return Catalog(loaded).named() + load_checks().named()
 
 
-def check_detection(detection: Detection, probe: LogDatabase) -> list[str]:
+class _Probe:
+    """An empty database of the known tables, opened only when a query's output columns are not cached."""
+
+    def __init__(self) -> None:
+        self.schema = {name: list(schema.columns) for name, schema in table_schemas().items()}
+        self._database: LogDatabase | None = None
+
+    def output_columns(self, kql: str) -> list[str]:
+        text, window = parameterise_window(kql)
+        columns = remembered("columns", text, self.schema)
+        if columns is None:
+            if self._database is None:
+                self._database = LogDatabase()
+            source = EmbeddedLogSource(self._database, _PROBE_END)
+            columns = [column[0] for column in source.execute(text, window).description]
+            remember("columns", text, self.schema, columns)
+        return columns
+
+
+def check_detection(detection: Detection, probe: _Probe) -> list[str]:
     """Problems a schema cannot see: unknown tables, a query the engine rejects, unmapped columns."""
     problems = _unknown_tables(detection)
     try:
-        kql = render(detection, _PROBE_START, _PROBE_END)
-        import duckdb_kql  # here, not at import: loading its parser costs commands that run no query
-
-        columns = duckdb_kql.query(probe.connection, kql, query_now=_PROBE_END).columns
+        columns = probe.output_columns(render(detection, _PROBE_START, _PROBE_END))
     except Exception as error:  # the engine's parse and bind errors, reported as the rule's problem
         return [*problems, f"query: the embedded engine rejects it: {error}"]
     for e, entity in enumerate(detection.entityMappings):

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 from shared.names import Named, resolve
 
 Model = TypeVar("Model", bound=BaseModel)
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser: 20 times faster, same documents
 
 
 class HasId(Protocol):
@@ -66,7 +67,7 @@ class RuleCatalog(Generic[Rule]):
 def parse_rule_file(path: Path, model: type[Model], problems: list[str]) -> Model | None:
     """The file as `model`, or None with its problems appended as `file: field: message`."""
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        document = yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)
     except yaml.YAMLError as error:
         problems.append(f"{path}: not valid YAML: {error}")
         return None

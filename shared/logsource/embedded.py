@@ -10,6 +10,7 @@ from typing import Any
 
 from shared.kql.rewrite import rewrite
 from shared.logsource.base import LogQueryError, Row
+from shared.logsource.compiled import CompiledQuery, Schema, compile_query
 from shared.logsource.database import LoadReport, LogDatabase
 from shared.logsource.values import parse_datetime
 
@@ -22,14 +23,16 @@ class EmbeddedLogSource:
 
     Translating KQL to SQL (an ANTLR parse in Python) costs far more than running it, and a
     detection runs the same text window after window. So the window header is turned into
-    query parameters and each distinct text is translated once; only the values change.
+    query parameters and each distinct text is compiled once (and kept on disk, see
+    shared/logsource/compiled.py); only the values change.
     """
 
     def __init__(self, database: LogDatabase, now: datetime, *, rewriting: bool = True) -> None:
         self.database = database
         self.now = now
         self.rewriting = rewriting  # off only to measure what the rewrite layer adds (benchmarks/reach.py)
-        self._translations: dict[tuple[str, int], Any] = {}
+        self._compiled: dict[tuple[str, int], CompiledQuery] = {}
+        self._schema: tuple[int, Schema] | None = None
 
     @classmethod
     def from_folder(cls, folder: Path, now: datetime) -> tuple[EmbeddedLogSource, LoadReport]:
@@ -38,37 +41,41 @@ class EmbeddedLogSource:
         return cls(database, now), report
 
     def query(self, kql: str, start: datetime, end: datetime) -> list[Row]:
+        text, window = parameterise_window(kql)
         try:
-            relation = self._relation(rewrite(kql, columns=self._columns_of) if self.rewriting else kql)
+            cursor = self.execute(text, window)
         except Exception as error:  # duckdb-kql raises KqlError and duckdb errors alike
             raise LogQueryError(f"{type(error).__name__}: {error}") from error
-        return rows_of(relation)
+        return rows_of(cursor)
 
-    def _columns_of(self, kql: str) -> list[str]:
-        """The output columns of a query, without running it: what a rewrite of project-reorder needs."""
-        return list(self._relation(kql).columns)
+    def execute(self, text: str, parameters: dict[str, datetime]) -> Any:
+        """The DuckDB cursor of a query with declared parameters; duckdb-kql and DuckDB errors propagate."""
+        compiled = self._compile(text, parameters)
+        return self.database.connection.execute(compiled.sql, compiled.values(parameters, self.now) or None)
 
-    def _relation(self, kql: str) -> Any:
-        text, window = _parameterise_window(kql)
-        translated = self._translate(text, window)
-        values = {**translated.parameters,  # the pinned clock of ago()/now(), when the query reads it
-                  **{d.slot: window[d.name] for d in translated.declarations if d.slot in translated.slots}}
-        return self.database.connection.sql(str(translated), params=values or None)
-
-    def _translate(self, text: str, window: dict[str, datetime]) -> Any:
+    def _compile(self, text: str, parameters: dict[str, datetime]) -> CompiledQuery:
         key = (text, self.database.schema_version)
-        if key not in self._translations:
-            import duckdb_kql  # here, not at import: loading its parser costs commands that run no query
+        if key not in self._compiled:
+            rewritten = (rewrite(text, columns=lambda prefix: self._columns_of(prefix, parameters)) if self.rewriting
+                         else text)
+            self._compiled[key] = compile_query(rewritten, self._current_schema(), parameters, self.now)
+        return self._compiled[key]
+
+    def _columns_of(self, text: str, parameters: dict[str, datetime]) -> list[str]:
+        """The output columns of a query, planned but not run: what a rewrite of project-reorder needs."""
+        compiled = self._compile(text, parameters)
+        return self.database.connection.sql(compiled.sql, params=compiled.values(parameters, self.now) or None).columns
+
+    def _current_schema(self) -> Schema:
+        version = self.database.schema_version
+        if self._schema is None or self._schema[0] != version:
             from duckdb_kql.engine import schema
 
-            connection = self.database.connection
-            connection.execute("SET TimeZone='UTC'")
-            self._translations[key] = duckdb_kql.to_sql(text, schema=schema(connection), parameters=window,
-                                                        query_now=self.now)
-        return self._translations[key]
+            self._schema = (version, schema(self.database.connection))
+        return self._schema[1]
 
 
-def _parameterise_window(kql: str) -> tuple[str, dict[str, datetime]]:
+def parameterise_window(kql: str) -> tuple[str, dict[str, datetime]]:
     """The query with its `let WindowStart/WindowEnd = datetime(...)` header as declared parameters."""
     match = _WINDOW_HEADER.match(kql)
     if match is None:
@@ -78,12 +85,15 @@ def _parameterise_window(kql: str) -> tuple[str, dict[str, datetime]]:
     return _WINDOW_DECLARATION + kql[match.end():], window
 
 
-def rows_of(relation: Any) -> list[Row]:
-    """Rows as dicts: timestamps as UTC datetimes, dynamic values parsed from JSON."""
-    names = relation.columns
-    converters = [_converter(str(kind)) for kind in relation.types]
+def rows_of(cursor: Any) -> list[Row]:
+    """Rows of an executed statement as dicts: timestamps as UTC datetimes, dynamic values parsed from JSON.
+
+    Read from the cursor, not a relation: `connection.sql()` plans the statement and fetching plans it again.
+    """
+    names = [column[0] for column in cursor.description]
+    converters = [_converter(str(column[1])) for column in cursor.description]
     return [{name: convert(value) for name, convert, value in zip(names, converters, values, strict=True)}
-            for values in relation.fetchall()]
+            for values in cursor.fetchall()]
 
 
 def _converter(kind: str):
