@@ -9,12 +9,18 @@ import re
 TECHNIQUE = re.compile(r"^T\d{4}(\.\d{3})?$")
 
 TECHNIQUE_TACTICS: dict[str, tuple[str, ...]] = {
+    "T1069": ("Discovery",),
     "T1078": ("DefenseEvasion", "Persistence", "PrivilegeEscalation", "InitialAccess"),
+    "T1087": ("Discovery",),
     "T1098": ("Persistence", "PrivilegeEscalation"),
     "T1110": ("CredentialAccess",),
+    "T1114": ("Collection",),
     "T1136": ("Persistence",),
+    "T1213": ("Collection",),
     "T1484": ("DefenseEvasion", "PrivilegeEscalation"),
+    "T1526": ("Discovery",),
     "T1528": ("CredentialAccess",),
+    "T1530": ("Collection",),
     "T1550": ("DefenseEvasion", "LateralMovement"),
     "T1552": ("CredentialAccess",),
     "T1555": ("CredentialAccess",),

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import random
+import uuid
 from datetime import datetime, timedelta
 
 from shared.directory.model import PasswordCredential
 from shared.sample_tenant import records
-from shared.sample_tenant.identities import KEYVAULT_APP_ID, IdentityFactory, Workload
+from shared.sample_tenant.identities import GRAPH_APP_ID, KEYVAULT_APP_ID, IdentityFactory, Workload
 from shared.sample_tenant.logbook import LogBook
 
 DEPLOY_OPERATIONS = ("Microsoft.Web/sites/write", "Microsoft.Resources/deployments/write",
@@ -27,6 +28,9 @@ class Activity:
         # When and how often the baseline runs has its own stream, drawn before any story runs: adding or changing
         # a story must not move every background sign-in (and with it what each story's rules see around it).
         self.schedule = random.Random(self.rng.getrandbits(64))
+        # Graph requests draw from their own stream too, seeded without a draw from the others: the Graph activity
+        # log came later than the other tables and must not move what they hold.
+        self.graph_rng = random.Random(f"graph-activity/{tenant_id}")
         self.book = book
         self.tenant_id = tenant_id
         self.now = now
@@ -64,7 +68,32 @@ class Activity:
                                       [{"id": user.id, "displayName": user.userPrincipalName, "type": "User"}])
         if workload.vault_id:
             self.application_secret_reads(workload, moment + timedelta(seconds=20), ip or workload.home_ip, credential)
+        if workload.resource_app_id == GRAPH_APP_ID:
+            self.graph_requests(workload, moment + timedelta(seconds=2), ip or workload.home_ip, token, moment,
+                                self._usual_graph_reads(workload))
         return token
+
+    def _usual_graph_reads(self, workload: Workload) -> list[str]:
+        """What a Graph workload reads on a run: its own paths for a few users, or a page of users and a few of
+        them."""
+        users = self.graph_rng.sample(self.factory.users, self.graph_rng.randint(2, 4))
+        if workload.graph_reads:
+            return [path.format(user=user.id) for user in users for path in workload.graph_reads]
+        return ["/users?$select=id,displayName,department&$top=999",
+                *(f"/users/{user.id}?$select=id,accountEnabled,department" for user in users)]
+
+    def graph_requests(self, workload: Workload, moment: datetime, ip: str, token: str, issued: datetime,
+                       paths: list[str], status: int = 200, step: timedelta = timedelta(milliseconds=400),
+                       user_agent: str = "python-requests/2.32.3") -> None:
+        """App-only Microsoft Graph requests made with the token of the sign-in at `issued`, one every `step`."""
+        roles = " ".join(assignment.permission for assignment in workload.sp.appRoleAssignments)
+        for index, path in enumerate(paths):
+            at = moment + index * step
+            request_id = str(uuid.UUID(int=self.graph_rng.getrandbits(128), version=4))
+            self.book.add("graph", at, records.graph_request(
+                self.tenant_id, at, sp_id=workload.sp.id, app_id=workload.sp.appId, ip=ip, method="GET", uri=path,
+                status=status, token_id=token, token_issued=issued, request_id=request_id, roles=roles,
+                size=self.graph_rng.randint(800, 60000) if status == 200 else 220, user_agent=user_agent))
 
     def application_secret_reads(self, workload: Workload, moment: datetime, ip: str, credential: object | None,
                                  secrets: list[str] | None = None, listing: bool = False) -> None:

@@ -106,7 +106,7 @@ def _workload(factory: IdentityFactory, kind: str, name: str, certificate: bool,
 def _grant_permissions(factory: IdentityFactory, workloads: dict[str, Workload], graph: ServicePrincipal) -> None:
     grants = {"tenant-automation": ["RoleManagement.ReadWrite.Directory", "User.Read.All"],
               "hr-sync": ["User.ReadWrite.All"], "payroll-sync": ["User.Read.All", "Files.Read.All"],
-              "nightly-export": ["Files.Read.All"]}
+              "nightly-export": ["Files.Read.All"], "mail-archiver": ["Mail.Read"]}
     for name, permissions in grants.items():
         for permission in permissions:
             factory.graph_role(workloads[name].sp, permission, graph.id)

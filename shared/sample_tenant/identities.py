@@ -29,6 +29,7 @@ GRAPH_ROLES = {
     "Group.ReadWrite.All": "62a82d76-70ea-41e2-9197-370581804d09",
     "Files.Read.All": "01d4889c-1287-42c6-ac1f-5d1e02578ef6",
     "Mail.Send": "b633e1c5-b582-4048-a93e-9f11b44c7e96",
+    "Mail.Read": "810c84a8-4a9e-49e6-bf7d-12d183f40d01",
     "RoleManagement.ReadWrite.Directory": "9e3f62cf-ca93-4989-b6ce-bf83c28f9fe8",
 }
 KINDS = ("pipeline", "job", "managed", "job", "pipeline", "managed", "user-assigned")
@@ -52,6 +53,7 @@ class Workload:
     vault_id: str = ""
     secrets: list[str] = field(default_factory=list)
     workflow: str = ""  # resource id of the Logic App whose API connection signs in as this principal
+    graph_reads: tuple[str, ...] = ()  # Graph paths it reads each run ({user} is a user's id); default: a few users
 
     @property
     def credential(self) -> PasswordCredential | KeyCredential | None:

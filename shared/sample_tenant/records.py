@@ -62,6 +62,28 @@ def sign_in(tenant_id: str, moment: datetime, *, sp_id: str, sp_name: str, app_i
     return record
 
 
+def graph_request(tenant_id: str, moment: datetime, *, sp_id: str, app_id: str, ip: str, method: str, uri: str,
+                  status: int, token_id: str, token_issued: datetime, request_id: str, roles: str = "",
+                  size: int = 0, user_agent: str = "python-requests/2.32.3") -> Record:
+    """A MicrosoftGraphActivityLogs record of an app-only request; `token_id` is the issuing sign-in's
+    uniqueTokenIdentifier (the record's signInActivityId)."""
+    return {
+        "time": iso(moment), "resourceId": f"/tenants/{tenant_id}/providers/Microsoft.aadiam",
+        "operationName": "Microsoft Graph Activity", "operationVersion": "v1.0",
+        "category": "MicrosoftGraphActivityLogs",
+        "resultSignature": str(status), "durationMs": 80, "callerIpAddress": ip, "correlationId": request_id,
+        "level": "Informational", "location": "West Europe",
+        "properties": {
+            "timeGenerated": iso(moment), "location": "West Europe", "requestId": request_id, "operationId": request_id,
+            "clientRequestId": request_id, "apiVersion": "v1.0", "requestMethod": method, "responseStatusCode": status,
+            "tenantId": tenant_id, "durationMs": 80, "responseSizeBytes": size, "signInActivityId": token_id,
+            "roles": roles, "tokenIssuedAt": iso(token_issued), "appId": app_id, "userId": "",
+            "servicePrincipalId": sp_id, "scopes": "", "identityProvider": f"https://sts.windows.net/{tenant_id}/",
+            "clientAuthMethod": 1, "wids": "", "ipAddress": ip, "requestUri": f"https://graph.microsoft.com/v1.0{uri}",
+            "userAgent": user_agent, "deviceId": None, "sessionId": ""},
+    }
+
+
 def audit_row(tenant_id: str, moment: datetime, *, record_id: str, operation: str, category: str,
               initiated_by: Record, targets: list[Record], additional: list[Record] | None = None) -> Record:
     """An AuditLogs row as a Log Analytics export writes it: dynamic columns as JSON text."""

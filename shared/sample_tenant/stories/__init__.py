@@ -51,11 +51,12 @@ def all_stories() -> tuple[list[Story], list[tuple[str, str, bool]]]:
         credential_hygiene,
         federation,
         first_week,
+        graph_activity,
         logic_apps,
         signin_behaviour,
     )
 
     modules = (first_week, signin_behaviour, consent_and_credentials, credential_hygiene, logic_apps, federation,
-               app_hygiene)
+               app_hygiene, graph_activity)
     return ([story for module in modules for story in module.STORIES],
             [workload for module in modules for workload in module.STORY_WORKLOADS])
