@@ -1,5 +1,4 @@
-"""Parameters whose default comes from privileged.yaml (`defaultFrom`), so the list users extend
-there is the one the queries read."""
+"""Parameters whose default comes from the tier model (`defaultFrom`): the tier-0 permissions and roles."""
 
 from __future__ import annotations
 
@@ -11,12 +10,12 @@ from pydantic import ValidationError
 from shared.catalog.loader import load_catalog
 from shared.catalog.model import Parameter
 from shared.catalog.render import default_value, parameter_lets, render
-from shared.directory.privileged import privileged_definitions
+from shared.directory.tiers.lookup import tier_model
 
 
-def test_application_permissions_come_from_privileged_yaml():
+def test_application_permissions_are_the_tier0_ones():
     parameter = Parameter(type="dynamic", defaultFrom="applicationPermissions", description="d")
-    assert default_value(parameter) == sorted(privileged_definitions().application_permissions)
+    assert default_value(parameter) == tier_model().tier0_permissions()
     assert "RoleManagement.ReadWrite.Directory" in default_value(parameter)
 
 
@@ -58,16 +57,12 @@ def test_the_rendered_query_declares_the_list_and_an_override_wins():
         'let PrivilegedPermissions = dynamic(["Calendars.ReadWrite"]);'
 
 
-def test_an_extended_privileged_yaml_reaches_the_query(monkeypatch, tmp_path):
-    from shared.directory import privileged
-
-    extended = tmp_path / "privileged.yaml"
-    extended.write_text(privileged.PRIVILEGED_FILE.read_text(encoding="utf-8").replace(
-        "applicationPermissions:\n", "applicationPermissions:\n  - Calendars.ReadWrite\n"), encoding="utf-8")
-    monkeypatch.setattr(privileged, "PRIVILEGED_FILE", extended)
-    privileged.privileged_definitions.cache_clear()
-    try:
-        parameter = Parameter(type="dynamic", defaultFrom="applicationPermissions", description="d")
-        assert "Calendars.ReadWrite" in default_value(parameter)
-    finally:
-        privileged.privileged_definitions.cache_clear()
+def test_the_rule_lists_follow_the_tier_model():
+    """Directory Writers and Application.ReadWrite.OwnedBy are tier 0 there; Mail.Send is tier 1, so the
+    permission-grant rule no longer fires on it unless a tenant adds it."""
+    detection = load_catalog().get("privileged_permission_granted_to_service_principal")
+    permissions = Parameter(type="dynamic", defaultFrom="applicationPermissions", description="d")
+    roles = Parameter(type="dynamic", defaultFrom="directoryRoles", description="d")
+    assert "Application.ReadWrite.OwnedBy" in default_value(permissions)
+    assert "Mail.Send" not in default_value(permissions) and "Mail.Send" not in parameter_lets(detection)
+    assert "Directory Writers" in default_value(roles) and "Directory Readers" not in default_value(roles)

@@ -61,7 +61,7 @@ def test_card_has_the_hygiene_section_after_the_findings():
              if item["type"] == "FactSet" for fact in item["facts"]}
     assert facts == {"Expiring and in use": "2", "Expired": "1", "Unused": "2", "Usage unknown": "1",
                      "Over-long lifetime": "8", "Managed by Azure": "0"}
-    assert "app-10 (privileged)" in texts
+    assert "app-10 (tier 0)" in texts
     assert 'secret "secret 1" (30000000-0000-0000-0000-000000000001)' in texts
     assert "ends 2026-03-18 (in 10 days) · last used 2026-03-07" in texts
     assert "3 more not listed." in texts  # over-long: 8, five shown
@@ -94,7 +94,7 @@ def test_email_has_the_hygiene_section_in_html_and_text():
     for part in (email.html, email.text):
         assert "Credential hygiene" in part
         assert "Expiring and in use" in part and "Over-long lifetime" in part
-        assert "app-10 (privileged)" in part
+        assert "app-10 (tier 0)" in part
         assert "3 more not listed." in part
     assert email.html.index("Credential hygiene") > email.html.index("Detection 1")
     assert email.subject == email_message(small_digest()).subject

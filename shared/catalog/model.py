@@ -57,9 +57,9 @@ class AlertDetails(Strict):
 class Parameter(Strict):
     """A threshold or baseline the query reads as a `let` name; users may override the default.
 
-    `defaultFrom` takes the default from shared/directory/privileged.yaml instead of the rule, so the
-    list users extend there is the one the query reads: `applicationPermissions` gives the permission
-    names, `directoryRoles` the role display names. Give exactly one of `default` and `defaultFrom`.
+    `defaultFrom` takes the default from the tier model (shared/directory/tiers/) instead of the rule:
+    `applicationPermissions` gives the tier-0 application permission names, `directoryRoles` the tier-0
+    Entra role display names. Give exactly one of `default` and `defaultFrom`.
     """
 
     type: Literal["timespan", "int", "real", "string", "dynamic"]

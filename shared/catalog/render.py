@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.catalog.model import Detection, Parameter
-from shared.directory.privileged import privileged_definitions
+from shared.directory.tiers.lookup import tier_model
 from shared.timespan import format_timespan, parse_timespan
 
 
@@ -34,11 +34,11 @@ def kql_literal(parameter: Parameter, value: Any) -> str:
 
 
 def default_value(parameter: Parameter) -> Any:
-    """The parameter's default: its own, or the list privileged.yaml holds (sorted, so the text is stable)."""
+    """The parameter's default: its own, or the tier model's tier-0 list (sorted, so the text is stable)."""
     if parameter.defaultFrom == "applicationPermissions":
-        return sorted(privileged_definitions().application_permissions)
+        return tier_model().tier0_permissions()
     if parameter.defaultFrom == "directoryRoles":
-        return sorted(set(privileged_definitions().directory_roles.values()))
+        return tier_model().tier0_entra_roles()
     return parameter.default
 
 

@@ -8,13 +8,14 @@ from typing import Any
 
 from shared.directory.model import (
     Application,
+    DirectoryRole,
     DirectorySnapshot,
     KeyCredential,
     Owner,
     PasswordCredential,
     ServicePrincipal,
 )
-from shared.directory.privileged import privileged_definitions
+from shared.directory.privilege import Holding, holdings, principal_tier
 from shared.findings import Finding
 from shared.severity import severity_rank
 
@@ -33,10 +34,10 @@ class DirectoryIndex:
             sp = self._principals.get(app.appId)
             if sp is not None:
                 self._principals.setdefault(app.id, sp)
-        self._roles: dict[str, list[str]] = {}
+        self._roles: dict[str, list[DirectoryRole]] = {}
         for role in snapshot.directoryRoles:
             for member in role.members:
-                self._roles.setdefault(member.id, []).append(role.roleTemplateId)
+                self._roles.setdefault(member.id, []).append(role)
 
     def principal(self, key: str) -> ServicePrincipal | None:
         return self._principals.get(key) or self._principals.get(key.lower())
@@ -45,8 +46,15 @@ class DirectoryIndex:
         return self.applications.get(sp.appId)
 
     def directory_roles(self, sp: ServicePrincipal) -> list[str]:
-        names = privileged_definitions().directory_roles
-        return [names.get(template, template) for template in self._roles.get(sp.id, [])]
+        return [role.displayName for role in self._roles.get(sp.id, [])]
+
+    def holdings(self, sp: ServicePrincipal) -> list[Holding]:
+        """Its application permissions and directory roles with their tiers."""
+        return holdings(sp, self._roles.get(sp.id, []), self._app_id)
+
+    def _app_id(self, object_id: str) -> str | None:
+        sp = self._principals.get(object_id)
+        return sp.appId if sp is not None and sp.id == object_id else None
 
     def context(self, key: str, evidence: dict[str, Any] | None = None) -> dict[str, Any]:
         """The context of the principal `key`; `{"deleted": True}` when the directory no longer has it."""
@@ -57,7 +65,7 @@ class DirectoryIndex:
         credentials = [*_credentials(app, "application"), *_credentials(sp, "servicePrincipal")]
         used = _credential_used(credentials, evidence or {})
         permissions = sorted({a.permission for a in sp.appRoleAssignments})
-        privileged = privileged_definitions().application_permissions
+        held = self.holdings(sp)
         return {
             "deleted": False,
             "service_principal_id": sp.id,
@@ -70,8 +78,9 @@ class DirectoryIndex:
             "credentials": credentials,
             "credential_used": used,
             "permissions": permissions,
-            "privileged_permissions": [p for p in permissions if p in privileged],
+            "privileged_permissions": sorted({h.name for h in held if h.kind == "permission" and h.tier == 0}),
             "directory_roles": self.directory_roles(sp),
+            "tier": principal_tier(held),
         }
 
 
@@ -90,8 +99,8 @@ def enrich(findings: Iterable[Finding], index: DirectoryIndex) -> list[Finding]:
 
 
 def apply_privileged_severity(detection: Any, findings: Iterable[Finding]) -> list[Finding]:
-    """Raise to the detection's `severityWhenPrivileged` the enriched findings whose principal holds
-    privileged permissions or directory roles: the query cannot see the directory, the enrichment can.
+    """Raise to the detection's `severityWhenPrivileged` the enriched findings whose principal is tier 0 (holds a
+    tier-0 permission or directory role): the query cannot see the directory, the enrichment can.
     Never lowers a severity; findings without context (directory unread, principal deleted) stay as they are."""
     raised_to = getattr(detection, "severityWhenPrivileged", None)
     if not raised_to:
@@ -99,8 +108,7 @@ def apply_privileged_severity(detection: Any, findings: Iterable[Finding]) -> li
     result = []
     for finding in findings:
         context = finding.context or {}
-        privileged = bool(context.get("privileged_permissions") or context.get("directory_roles"))
-        if privileged and severity_rank(raised_to) > severity_rank(finding.severity):
+        if context.get("tier") == 0 and severity_rank(raised_to) > severity_rank(finding.severity):
             finding = finding.model_copy(update={"severity": raised_to})
         result.append(finding)
     return result

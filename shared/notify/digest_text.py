@@ -133,7 +133,7 @@ def credential_text(record: CredentialRecord) -> str:
 
 def hygiene_identity(record: CredentialRecord) -> str:
     name = safe_text(record.principal_name or record.principal_id, NAME_MAX)
-    return f"{name} (privileged)" if record.privileged else name
+    return f"{name} (tier 0)" if record.privileged else name
 
 
 def hygiene_detail(group: str, record: CredentialRecord, hygiene: CredentialHygiene) -> str:

@@ -16,6 +16,8 @@ from typing import Any
 
 from shared.directory.context import DirectoryIndex
 from shared.directory.model import ServicePrincipal
+from shared.directory.privilege import principal_tier
+from shared.directory.tiers.lookup import tier_text
 from shared.posture.inventory import owners_of, privileged_reasons, utc
 from shared.posture.model import CredentialRecord, Owner
 from shared.posture.usage import SignInUsage
@@ -249,21 +251,26 @@ def multiple_active_secrets(inventory, index, usage, params, now) -> list[Hit]:
 
 @check
 def foreign_app_with_privileged_permissions(inventory, index, usage, params, now) -> list[Hit]:
+    """Tier 0 here is the check's severity; tier 1 (app-only access to mail, files or sites: what the Midnight
+    Blizzard intrusion used) is reported one step lower."""
     trusted = {tenant.lower() for tenant in [index.snapshot.tenantId, MICROSOFT_TENANT, *params["trusted_tenants"]]}
     hits = []
     for sp in index.snapshot.servicePrincipals:
         owner_tenant = (sp.appOwnerOrganizationId or "").lower()
         if not owner_tenant or owner_tenant in trusted or sp.servicePrincipalType == "ManagedIdentity":
             continue
-        privileged, reasons = privileged_reasons(index, sp)
-        if not privileged:
+        held = index.holdings(sp)
+        tier = principal_tier(held)
+        if tier not in (0, 1):
             continue
-        evidence = {**_principal_evidence(sp), "AppOwnerTenantId": sp.appOwnerOrganizationId,
+        reasons = [holding.text for holding in held if holding.tier == tier]
+        evidence = {**_principal_evidence(sp), "AppOwnerTenantId": sp.appOwnerOrganizationId, "Tier": tier,
                     "PrivilegedReasons": reasons, "LastSignIn": _iso(usage.last_sign_in(sp.id)),
                     "Owners": owner_evidence(owners_of(None, sp))}
         hits.append(Hit(sp.id, sp.displayName, f"{sp.displayName}, an application of tenant "
-                        f"{sp.appOwnerOrganizationId}, holds {'; '.join(reasons)} here: whoever holds its "
-                        "credentials in that tenant can use them", evidence))
+                        f"{sp.appOwnerOrganizationId}, holds {tier_text(tier)} access here ({'; '.join(reasons)}): "
+                        "whoever holds its credentials in that tenant can use it", evidence,
+                        severity=None if tier == 0 else "Medium"))
     return hits
 
 

@@ -26,7 +26,7 @@ from shared.directory.model import (
     ServicePrincipal,
 )
 from shared.directory.model import Owner as GraphOwner
-from shared.directory.privileged import privileged_definitions
+from shared.directory.privilege import tier0_reasons
 from shared.posture.model import CredentialRecord, CredentialStatus, Owner
 from shared.posture.usage import SignInUsage
 
@@ -93,13 +93,8 @@ def _owner(owner: GraphOwner) -> Owner:
 
 
 def privileged_reasons(index: DirectoryIndex, sp: ServicePrincipal) -> tuple[bool, list[str]]:
-    """High-privilege application permissions (privileged.yaml) and privileged directory roles."""
-    definitions = privileged_definitions()
-    reasons = sorted({f"{a.permission} on {a.resourceDisplayName}" for a in sp.appRoleAssignments
-                      if a.permission in definitions.application_permissions})
-    roles = {member_role for member_role in index.directory_roles(sp)
-             if member_role in definitions.directory_roles.values()}
-    reasons += [f"directory role {role}" for role in sorted(roles)]
+    """Whether it is tier 0, and the tier-0 application permissions and directory roles that make it so."""
+    reasons = tier0_reasons(index.holdings(sp))
     return bool(reasons), reasons
 
 
