@@ -11,8 +11,9 @@ Functions:
   /api/health would simply need the function key (FastAPI answers it the same way), never expose data.
 - `audit`: the timer (`%AUDIT_SCHEDULE%`, an NCRONTAB app setting) that runs one audit.
 
-Importing this module stays light: no Azure SDK client is built, no network is touched, and
-msgraph-sdk (~1,300 modules) and the audit pipeline are imported only when the timer fires.
+Importing this module stays light: no Azure SDK client is built, no network is touched, the FastAPI app is
+built on the first request, and msgraph-sdk (~1,300 modules) and the audit pipeline are imported only when
+the timer fires.
 """
 
 from __future__ import annotations
@@ -22,8 +23,7 @@ import logging
 
 import azure.functions as func
 
-from shared.api.app import create_api
-from shared.api.identity import easy_auth_enabled
+from shared.lazy_asgi import LazyAsgiApp
 from shared.settings import check_settings
 
 log = logging.getLogger("wiaudit.function_app")
@@ -38,8 +38,15 @@ def findings_store():
     return TableFindingStore.from_settings(azure_credential())
 
 
-app = func.AsgiFunctionApp(app=create_api(store_factory=findings_store, api_key=None, easy_auth=easy_auth_enabled()),
-                           http_auth_level=func.AuthLevel.FUNCTION)
+def findings_api():
+    """The FastAPI app: FastAPI and the API's models cost more than everything else a cold start imports."""
+    from shared.api.app import create_api
+    from shared.api.identity import easy_auth_enabled
+
+    return create_api(store_factory=findings_store, api_key=None, easy_auth=easy_auth_enabled())
+
+
+app = func.AsgiFunctionApp(app=LazyAsgiApp(findings_api), http_auth_level=func.AuthLevel.FUNCTION)
 
 
 @app.route(route="health", methods=[func.HttpMethod.GET], auth_level=func.AuthLevel.ANONYMOUS)
