@@ -136,6 +136,20 @@ param logAnalyticsTimeoutSeconds int = 600
 @description('LOG_ANALYTICS_ENDPOINT for sovereign clouds; empty: the public cloud default of the app.')
 param logAnalyticsEndpoint string = ''
 
+@description('KUSTO_CLUSTER_URL: query URI of an Azure Data Explorer cluster or Fabric Eventhouse whose database holds the logs (long retention); empty: the audit reads Log Analytics.')
+param kustoClusterUrl string = ''
+
+@description('KUSTO_DATABASE: the database of that cluster that holds the logs.')
+param kustoDatabase string = ''
+
+@description('KUSTO_TABLES: JSON map of Log Analytics table names to the names of the tables in that database, e.g. {"AADServicePrincipalSignInLogs": "SpSignIns"}.')
+param kustoTables string = '{}'
+
+@description('KUSTO_TIMEOUT_SECONDS: server timeout of one query on that cluster.')
+@minValue(1)
+@maxValue(3600)
+param kustoTimeoutSeconds int = 600
+
 @description('GRAPH_ENDPOINT for sovereign clouds; empty: the public cloud default of the app.')
 param graphEndpoint string = ''
 
@@ -254,6 +268,10 @@ module functionApp 'modules/function-app.bicep' = {
     logAnalyticsEndpoint: logAnalyticsEndpoint
     logAnalyticsTimeoutSeconds: logAnalyticsTimeoutSeconds
     graphEndpoint: graphEndpoint
+    kustoClusterUrl: kustoClusterUrl
+    kustoDatabase: kustoDatabase
+    kustoTables: kustoTables
+    kustoTimeoutSeconds: kustoTimeoutSeconds
     ingestionDelayMinutes: ingestionDelayMinutes
     maxLookbackDays: maxLookbackDays
     detectionParameters: detectionParameters

@@ -109,12 +109,26 @@ def _dcr_immutable_id(text: str) -> str:
     return value
 
 
+def _table_map(text: str) -> dict[str, str]:
+    value = _parse_json(text)
+    if not isinstance(value, dict) or not all(isinstance(inner, str) and inner for inner in value.values()):
+        raise ValueError('must be a JSON object of table names: {"<Log Analytics table>": "<table in the database>"}')
+    return value
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("AUDIT_SCHEDULE", "NCRONTAB schedule of the audit timer", "0 0 6 * * *"),
     Setting("LOG_ANALYTICS_WORKSPACE_ID", "Workspace (customer) id of the Log Analytics workspace to audit"),
     Setting("LOG_ANALYTICS_ENDPOINT", "Log Analytics query endpoint, for sovereign clouds",
             "https://api.loganalytics.io"),
     Setting("LOG_ANALYTICS_TIMEOUT_SECONDS", "Server timeout of one Log Analytics query", "600", _positive_int),
+    Setting("KUSTO_CLUSTER_URL", "Query URI of an Azure Data Explorer cluster or Fabric Eventhouse whose database "
+            "holds the logs; set, the audit reads the logs there instead of from Log Analytics"),
+    Setting("KUSTO_DATABASE", "Database of that cluster that holds the logs"),
+    Setting("KUSTO_TABLES", 'Tables of that database stored under other names than in Log Analytics, as JSON: '
+            '{"AADServicePrincipalSignInLogs": "SpSignIns"}', "{}", _table_map),
+    Setting("KUSTO_TIMEOUT_SECONDS", "Server timeout of one query on that cluster (at most 3600)", "600",
+            _positive_int),
     Setting("GRAPH_ENDPOINT", "Microsoft Graph endpoint, for sovereign clouds", "https://graph.microsoft.com"),
     Setting("AZURE_CLIENT_ID", "Client id of the Function's user-assigned managed identity"),
     Setting("FINDINGS_TABLE_ENDPOINT", "Table service endpoint that stores findings, runs and checkpoints"),

@@ -126,3 +126,25 @@ def sample_source(sample_tenant: Any) -> Any:
     from shared.sample_tenant.generator import SAMPLE_NOW
 
     return EmbeddedLogSource.from_folder(sample_tenant / "logs", SAMPLE_NOW)[0]
+
+
+# --- The managed identity of the Function, as azure-identity reaches it in App Service ---------------
+
+
+@pytest.fixture(scope="module")
+def token_server() -> Iterator[Any]:
+    from servers.token_server import ManagedIdentityTokenServer
+
+    with ManagedIdentityTokenServer() as server:
+        yield server
+
+
+@pytest.fixture
+def credential(token_server, monkeypatch) -> Iterator[Any]:
+    """The production credential class, pointed at the local token endpoint the way App Service points it."""
+    from azure.identity import ManagedIdentityCredential
+
+    for name, value in token_server.environ.items():
+        monkeypatch.setenv(name, value)
+    with ManagedIdentityCredential() as credential:
+        yield credential

@@ -10,9 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from azure.core.pipeline.transport import RequestsTransport
-from azure.identity import ManagedIdentityCredential
 from servers.log_analytics_server import LogAnalyticsServer, format_datetime, format_timespan
-from servers.token_server import ManagedIdentityTokenServer
 
 from shared.catalog.loader import load_catalog
 from shared.catalog.render import render
@@ -37,12 +35,6 @@ EVENTS = "AADServicePrincipalSignInLogs | project TimeGenerated, ServicePrincipa
 
 
 @pytest.fixture(scope="module")
-def token_server():
-    with ManagedIdentityTokenServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def la_server(token_server):
     with LogAnalyticsServer(workspace_id=WORKSPACE, token_validator=token_server.is_valid) as server:
         yield server
@@ -57,15 +49,6 @@ def server(la_server):
     la_server.row_limit = 500_000
     yield la_server
     la_server.reset()
-
-
-@pytest.fixture
-def credential(token_server, monkeypatch):
-    """The production credential class, pointed at the local token endpoint the way App Service points it."""
-    for name, value in token_server.environ.items():
-        monkeypatch.setenv(name, value)
-    with ManagedIdentityCredential() as credential:
-        yield credential
 
 
 @pytest.fixture

@@ -70,6 +70,18 @@ param logAnalyticsEndpoint string = ''
 @description('LOG_ANALYTICS_TIMEOUT_SECONDS.')
 param logAnalyticsTimeoutSeconds int
 
+@description('KUSTO_CLUSTER_URL: query URI of an Azure Data Explorer cluster or Fabric Eventhouse holding the logs; empty: Log Analytics.')
+param kustoClusterUrl string = ''
+
+@description('KUSTO_DATABASE: database of that cluster.')
+param kustoDatabase string = ''
+
+@description('KUSTO_TABLES (JSON): Log Analytics table name -> table name in that database.')
+param kustoTables string = '{}'
+
+@description('KUSTO_TIMEOUT_SECONDS.')
+param kustoTimeoutSeconds int = 600
+
 @description('GRAPH_ENDPOINT: Microsoft Graph endpoint; empty uses the public cloud default of the code.')
 param graphEndpoint string = ''
 
@@ -198,6 +210,10 @@ var productSettings = {
   LOG_ANALYTICS_ENDPOINT: logAnalyticsEndpoint
   LOG_ANALYTICS_TIMEOUT_SECONDS: string(logAnalyticsTimeoutSeconds)
   GRAPH_ENDPOINT: graphEndpoint
+  KUSTO_CLUSTER_URL: kustoClusterUrl
+  KUSTO_DATABASE: kustoDatabase
+  KUSTO_TABLES: kustoTables
+  KUSTO_TIMEOUT_SECONDS: string(kustoTimeoutSeconds)
   AZURE_CLIENT_ID: identityClientId
   FINDINGS_TABLE_ENDPOINT: storageTableEndpoint
   INGESTION_DELAY_MINUTES: string(ingestionDelayMinutes)

@@ -54,17 +54,28 @@ def azure_credential(environ: Mapping[str, str] | None = None):
     return DefaultAzureCredential(managed_identity_client_id=client_id) if client_id else DefaultAzureCredential()
 
 
-def pipeline_from_settings(environ: Mapping[str, str] | None = None) -> AuditPipeline:
-    """Log Analytics, Microsoft Graph, Table Storage, the configured notifiers and owner notices, one credential."""
-    from shared.directory.graph import graph_directory_from_settings
+def log_source_from_settings(credential, environ: Mapping[str, str] | None = None):
+    """The Kusto cluster when KUSTO_CLUSTER_URL is set, else the Log Analytics workspace."""
+    if read_setting("KUSTO_CLUSTER_URL", environ):
+        from shared.logsource.kusto import kusto_source_from_settings
+
+        return kusto_source_from_settings(credential, environ)
     from shared.logsource.log_analytics import log_analytics_source_from_settings
+
+    return log_analytics_source_from_settings(credential, environ)
+
+
+def pipeline_from_settings(environ: Mapping[str, str] | None = None) -> AuditPipeline:
+    """Log Analytics (or a Kusto cluster), Microsoft Graph, Table Storage, the configured notifiers and owner
+    notices, one credential."""
+    from shared.directory.graph import graph_directory_from_settings
     from shared.notices.factory import owner_notices_from_settings
     from shared.notify.factory import notifiers_from_settings
     from shared.store.tables import TableFindingStore
 
     config = audit_config(environ)
     credential = azure_credential(environ)
-    source = log_analytics_source_from_settings(credential, environ)
+    source = log_source_from_settings(credential, environ)
     directory = graph_directory_from_settings(credential, environ)
     notifiers = notifiers_from_settings(credential, environ)
     notices = owner_notices_from_settings(credential, environ)

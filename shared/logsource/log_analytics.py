@@ -50,7 +50,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -105,7 +105,7 @@ class LogAnalyticsSource:
         self.endpoint = endpoint.rstrip("/")
         self.timeout = int(timeout)
         self.min_slice = min_slice
-        self._plain_http = _check_endpoint(self.endpoint)
+        self._plain_http = check_endpoint(self.endpoint, "the Log Analytics endpoint")
         self.client = client or LogsQueryClient(
             credential,
             endpoint=self.endpoint,
@@ -230,9 +230,14 @@ def rows_of_tables(tables: list[LogsTable]) -> list[Row]:
     if not tables:
         return []
     table = next((t for t in tables if t.name == "PrimaryResult"), tables[0])
-    converters = [_converter(kind) for kind in table.columns_types]
-    return [{name: convert(value) for name, convert, value in zip(table.columns, converters, row, strict=True)}
-            for row in table.rows]
+    return typed_rows(table.columns, table.columns_types, table.rows)
+
+
+def typed_rows(names: Sequence[str], kinds: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[Row]:
+    """Rows of a Kusto REST result (columns named and typed as Kusto types them) as dicts of Python values."""
+    converters = [_converter(kind) for kind in kinds]
+    return [{name: convert(value) for name, convert, value in zip(names, converters, row, strict=True)}
+            for row in rows]
 
 
 def _converter(kind: str):
@@ -355,14 +360,14 @@ def _http_reason(error: HttpResponseError) -> str:
     return f"{prefix}: {detail}"
 
 
-def _check_endpoint(endpoint: str) -> bool:
+def check_endpoint(endpoint: str, what: str) -> bool:
     """True when the endpoint is plain http on a loopback address; ValueError for any other non-https endpoint."""
     parts = urlsplit(endpoint)
     if parts.scheme == "https" and parts.hostname:
         return False
     if parts.scheme == "http" and _is_loopback(parts.hostname or ""):
         return True
-    raise ValueError(f"the Log Analytics endpoint must be https (a bearer token never travels in clear text); "
+    raise ValueError(f"{what} must be https (a bearer token never travels in clear text); "
                      f"plain http is allowed only on a loopback address for a local stand-in, not {endpoint!r}")
 
 
