@@ -141,3 +141,14 @@ def test_still_unsupported_constructs_are_refused(source):
                 "print set_difference(dynamic([1, 2]), dynamic([2]))"):
         with pytest.raises(LogQueryError, match="unsupported KQL construct"):
             run(source, kql)
+
+
+def test_project_reorder_in_a_windowed_query(source):
+    header = "let WindowStart = datetime({}); let WindowEnd = datetime(2026-03-11T12:00:00Z);\n"
+    body = "AuditLogs | where TimeGenerated >= WindowStart | project Id, OperationName | project-reorder OperationName"
+    early = run(source, header.format("2026-03-11T09:30:00Z") + body)
+    late = run(source, header.format("2026-03-11T10:30:00Z") + body)
+    assert sorted(early, key=lambda row: row["Id"]) == [{"OperationName": "Add owner", "Id": "a1"},
+                                                        {"OperationName": "Add member", "Id": "a2"}]
+    assert [list(row) for row in early] == [["OperationName", "Id"]] * 2
+    assert late == [{"OperationName": "Add owner", "Id": "a1"}]
