@@ -257,9 +257,9 @@ def test_bad_json_lines_are_reported_by_line_and_the_good_lines_load(tmp_path):
     assert [problem.split(": ", 1)[0] for problem in problems] == [f"{path}:2", f"{path}:3", f"{path}:5",
                                                                     f"{path}:6", f"{path}:7"]
     assert problems[0].startswith(f"{path}:2: not valid JSON: ")
-    assert problems[1] == f"{path}:3: expected a JSON object, found list"
+    assert problems[1] == f"{path}:3: expected a JSON object, found an array"
     assert problems[2] == f"{path}:5: column TimeGenerated: 'yesterday at noon' is not a date and time"
-    assert problems[3] == f"{path}:6: expected a JSON object, found str"
+    assert problems[3] == f"{path}:6: expected a JSON object, found a string"
     assert problems[4].startswith(f"{path}:7: column DurationMs: ")
     assert report.rows == Counter({"AuditLogs": 2})
     assert source.query("AuditLogs | project Id, TimeGenerated, DurationMs | order by Id asc", NOW, NOW) == [
@@ -299,7 +299,7 @@ def test_a_non_object_in_a_json_array_is_reported_by_its_position(tmp_path):
     path.write_text(json.dumps([{"TimeGenerated": "2026-03-10T05:00:00Z", "Id": "a"}, 42,
                                 {"TimeGenerated": "2026-03-10T05:00:01Z", "Id": "b"}]))
     _, report = _load(tmp_path)
-    assert [str(problem) for problem in report.problems] == [f"{path}:2: expected a JSON object, found int"]
+    assert [str(problem) for problem in report.problems] == [f"{path}:2: expected a JSON object, found a number"]
     assert report.rows == Counter({"AuditLogs": 2})
 
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import typer
-from rich.progress import Progress
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from shared.catalog.loader import Catalog, load_catalog
@@ -20,7 +20,7 @@ from shared.detect import CatalogRun, run_catalog
 from shared.directory.port import SnapshotFileDirectory
 from shared.identities import directory_identities, log_identities, resolve_identity
 from shared.logsource.coverage import detection_requirement, measure_coverage
-from shared.logsource.database import LoadReport, LogDatabase
+from shared.logsource.database import LoadReport, LogDatabase, log_files_of
 from shared.logsource.embedded import EmbeddedLogSource
 from shared.settings import BY_NAME, read_setting
 from shared.suppressions.load import configured_suppressions
@@ -44,12 +44,16 @@ def register(app: typer.Typer) -> None:
 
 
 def load_logs(folder: Path, now: datetime) -> EmbeddedLogSource:
-    """Load a folder with a progress bar; report malformed lines by file and line, never drop them silently."""
+    """Load a folder with a progress bar of files and bytes; report bad records by file and line and unreadable
+    files by name, never drop them silently."""
     database = LogDatabase()
-    with Progress(console=errors, transient=True) as progress:
-        task = progress.add_task("loading logs", total=None)
-        report = database.load_folder(folder, progress=lambda path: progress.update(task, description=path.name,
-                                                                                   advance=1))
+    files = log_files_of(folder)
+    done = iter(range(1, len(files) + 1))
+    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+                  console=errors, transient=True) as progress:
+        task = progress.add_task("loading logs", total=sum(path.stat().st_size for path, _ in files))
+        report = database.load_folder(folder, progress=lambda path, size: progress.update(
+            task, description=f"file {next(done)} of {len(files)}: {path.name}", advance=size))
     describe_load(report)
     return EmbeddedLogSource(database, now)
 
@@ -57,8 +61,12 @@ def load_logs(folder: Path, now: datetime) -> EmbeddedLogSource:
 def describe_load(report: LoadReport) -> None:
     loaded = ", ".join(f"{table} {count:,}" for table, count in sorted(report.rows.items())) or "no rows"
     errors.print(f"loaded {report.files} files: {loaded}")
+    if report.unreadable:
+        errors.print(f"[yellow]{plural(len(report.unreadable), 'file')} could not be read and "
+                     f"{'was' if len(report.unreadable) == 1 else 'were'} skipped (see below)[/]")
     if report.problems:
-        errors.print(f"[yellow]{plural(len(report.problems), 'malformed record')} skipped:[/]")
+        errors.print(f"[yellow]{plural(len(report.problems), 'problem')} in the logs; these records or files were "
+                     "not loaded:[/]")
         for problem in report.problems[:MAX_PROBLEMS_SHOWN]:
             errors.print(f"  {problem}")
         if len(report.problems) > MAX_PROBLEMS_SHOWN:

@@ -1,26 +1,29 @@
 """A DuckDB database holding log tables with the Log Analytics column types.
 
-Every known table exists from the start (empty until loaded), so a query over a table
-that a folder lacks returns no rows instead of failing, as in a workspace.
+Every known table exists from the start (empty until loaded), so a query over a table that a folder lacks returns
+no rows instead of failing, as in a workspace. Loading is DuckDB's work: files are staged as JSON records
+(readers.py), routed to their tables and converted to the column types in SQL (raw_records.py, values.py);
+Python only writes the SQL and words the problems.
 """
 
 from __future__ import annotations
 
 import json
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from shared.logsource.raw_records import CATEGORY_TABLES, UnknownCategory, is_raw_record, map_raw_record
-from shared.logsource.readers import SUFFIXES, Location, read_records
-from shared.logsource.values import DUCKDB_TYPES, coerce
+from shared.logsource import raw_records
+from shared.logsource.readers import STAGING, Location, add_problems, csv_lines, log_format, stage_files
+from shared.logsource.values import DUCKDB_TYPES, MAX_NESTING, convert, nesting
 from shared.tables import table_schemas
 
 Row = dict[str, Any]
+Progress = Callable[[Path, int], None]  # called after each file with its path and size in bytes
 _OPEN_SCHEMAS = {"AzureDiagnostics"}  # Log Analytics adds a column per new field
+_NO_TIME = "no TimeGenerated (nor a time it could be taken from): no detection could see it"
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,7 @@ class LoadReport:
     files: int = 0
     problems: list[LoadProblem] = field(default_factory=list)
     unmatched: list[Path] = field(default_factory=list)  # files that gave no row of a known table
+    unreadable: list[Path] = field(default_factory=list)  # files skipped whole (named among the problems)
 
 
 class LogDatabase:
@@ -45,6 +49,7 @@ class LogDatabase:
         import duckdb_kql  # here, not at import: loading its parser costs commands that run no query
 
         self.connection = duckdb_kql.connect()
+        self.connection.execute("SET enable_progress_bar = false")  # the CLI shows its own, on stderr
         self._columns: dict[str, dict[str, str]] = {}
         for schema in table_schemas().values():
             self._create(schema.name, dict(schema.columns))
@@ -63,131 +68,205 @@ class LogDatabase:
     def columns(self, table: str) -> dict[str, str]:
         return dict(self._columns[table])
 
-    def insert(self, table: str, rows: Iterable[tuple[Location | None, Row]]) -> list[LoadProblem]:
-        """Coerce and insert rows; a row that cannot be coerced is a problem, the others load."""
-        spools = _Spools(self)
-        problems = [problem for location, row in rows if (problem := spools.add(table, location, row))]
-        spools.copy_in()
-        return problems
-
-    def _known_name(self, table: str) -> str:
-        for known in self._columns:
-            if known.lower() == table.lower():
-                return known
-        self._create(table, {"TimeGenerated": "DateTime", "Type": "String"})
-        return table
-
-    def _coerce_row(self, table: str, row: Row) -> Row:
-        columns = self._columns[table]
-        clean: Row = {"Type": table}
-        for given, value in row.items():
-            name = self._column_name(table, given)
-            if name is None:
-                continue
-            try:
-                clean[name] = coerce(value, columns[name])
-            except (ValueError, TypeError) as error:
-                raise ValueError(f"column {name}: {error}") from None
-        clean["Type"] = table
-        return clean
-
-    def _column_name(self, table: str, name: str) -> str | None:
-        """The table's column for `name`, added as a string column when the table lacks it; None (the value is
-        dropped) when the table has a fixed Log Analytics schema, as a workspace drops it.
-
-        Only AzureDiagnostics and tables without a schema (custom logs) grow columns. An export's own extra columns
-        (an `extend` of whoever exported it, e.g. `targetId`) must not land in AuditLogs: DuckDB folds case, so they
-        would collide with a detection's `extend TargetId = ...`.
-        DuckDB names are case-insensitive, so `clientIP_s` and `clientIp_s` share one column.
-        """
-        columns = self._columns[table]
-        if name in columns:
-            return name
-        for known in columns:
-            if known.lower() == name.lower():
-                return known
-        if table in table_schemas() and table not in _OPEN_SCHEMAS:
-            return None
-        self.connection.execute(f'ALTER TABLE "{table}" ADD COLUMN "{name}" VARCHAR')
-        columns[name] = "String"
-        return name
-
-    def _copy_in(self, table: str, spool: Path) -> None:
-        if spool.stat().st_size == 0:
-            return
-        types = {name: DUCKDB_TYPES[kind] for name, kind in self._columns[table].items()}
-        self.connection.execute(
-            f'INSERT INTO "{table}" BY NAME SELECT * FROM read_json(?, format=\'newline_delimited\', '
-            f"columns={types!r})",
-            [str(spool)],
-        )
-
     def count(self, table: str) -> int:
         return self.connection.execute(f'SELECT count(*) FROM "{self._known_name(table)}"').fetchone()[0]
 
-    def load_folder(self, folder: Path, progress: Callable[[Path], None] | None = None) -> LoadReport:
-        """Load every log file below `folder`: one table per top-level file or sub-folder,
-        raw diagnostic records by their category wherever they lie."""
+    def _resolve(self, table: str) -> str:
+        return next((known for known in self._columns if known.lower() == table.lower()), table)
+
+    def _known_name(self, table: str) -> str:
+        """The table's name as created; a table without a schema (a custom log) is created on first use."""
+        table = self._resolve(table)
+        if table not in self._columns:
+            self._create(table, {"TimeGenerated": "DateTime", "Type": "String"})
+        return table
+
+    def insert(self, table: str, rows: Iterable[tuple[Location | None, Row]]) -> list[LoadProblem]:
+        """Convert and insert rows given in Python (a detection's test case); a row that cannot be converted is a
+        problem, the others load."""
+        located = list(rows)
+        self.connection.execute(STAGING)
+        self.connection.execute("INSERT INTO _items SELECT 0, unnest(range(1, len($1) + 1)), unnest($1::JSON[])",
+                                [[json.dumps(row, default=str) for _, row in located]])
+        table = self._known_name(table)
+        source = "(SELECT rowid AS _id, file AS _file, line AS _line, item FROM _items)"
+        paths = raw_records.Paths()
+        self._insert_converted(table, source, paths, self._export_columns(table, source, paths), require_time=False)
+        where = [location or Location(Path("<rows>"), line) for line, (location, _) in enumerate(located, start=1)]
+        return [LoadProblem(where[line - 1], message)
+                for _, line, message in self.connection.execute(
+                    "SELECT * FROM _problems ORDER BY line").fetchall()]
+
+    def load_folder(self, folder: Path, progress: Progress | None = None) -> LoadReport:
+        """Load every log file below `folder`: one table per top-level file or sub-folder, raw diagnostic records
+        by their category wherever they lie."""
         if not folder.is_dir():
             raise FileNotFoundError(f"log folder {folder} does not exist")
-        report = LoadReport()
-        spools = _Spools(self)
-        log_files = _log_files(folder)
-        for path, hint in log_files:
-            if progress:
-                progress(path)
-            report.files += 1
-            known_rows = 0
-            for record in read_records(path):
-                if record.data is None:
-                    report.problems.append(LoadProblem(record.location, record.error))
-                    continue
-                try:
-                    table, row = _route(record.data, hint)
-                except UnknownCategory as error:
-                    report.problems.append(LoadProblem(record.location, str(error)))
-                    continue
-                problem = spools.add(table, record.location, row)
-                if problem:
-                    report.problems.append(problem)
-                else:
-                    report.rows[self._known_name(table)] += 1
-                    known_rows += self._known_name(table) in table_schemas()
-            if not known_rows:
-                report.unmatched.append(path)
-        spools.copy_in()
+        log_files = log_files_of(folder)
+        report = self.load_files(log_files, progress)
         listed = {path for path, _ in log_files}
         report.unmatched += [path for path in sorted(folder.rglob("*")) if path.is_file() and path not in listed]
         report.unmatched.sort()
         return report
 
+    def load_files(self, files: list[tuple[Path, str]], progress: Progress | None = None) -> LoadReport:
+        """Load (file, table hint) pairs: the hint names the table of records that are not raw diagnostic ones."""
+        report = LoadReport(files=len(files))
+        self.connection.execute(STAGING)
+        for number, message in sorted(stage_files(self.connection, [path for path, _ in files], progress).items()):
+            report.problems.append(LoadProblem(Location(files[number][0]), message))
+            report.unreadable.append(files[number][0])
+        if files:
+            self._route({number: self._resolve(hint) for number, (_, hint) in enumerate(files)})
+        loaded = self._load_routed() if files else Counter()
+        for (_, table), count in loaded.items():
+            report.rows[table] += count
+        known = {file for (file, table), count in loaded.items() if table in table_schemas()}
+        report.unmatched += [path for number, (path, _) in enumerate(files)
+                             if number not in known and path not in report.unreadable]
+        report.problems += self._problems(files)
+        return report
 
-class _Spools:
-    """One JSON-lines spool file per table, copied into DuckDB in one statement per table."""
+    def _route(self, hints: dict[int, str]) -> None:
+        """`_routed`: each staged record with its table (NULL: a raw record of an unknown category, a problem)."""
+        self.connection.execute("CREATE OR REPLACE TEMP TABLE _hints AS SELECT unnest($1) AS file, unnest($2) AS hint",
+                                [list(hints), list(hints.values())])
+        self.connection.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _routed AS
+            SELECT i.rowid AS _id, i.file AS _file, i.line AS _line, i.item, {raw_records.is_raw('i.item')} AS raw,
+                   {raw_records.route('i.item', 'h.hint')} AS route
+            FROM _items i JOIN _hints h USING (file)""")
+        self.connection.execute("""
+            INSERT INTO _problems SELECT _file, _line, 'no Log Analytics table for category '
+                || chr(39) || coalesce(item ->> '$.category', '') || chr(39) FROM _routed WHERE route IS NULL""")
+        self._drop_deep_records()
 
-    def __init__(self, database: LogDatabase) -> None:
-        self.database = database
-        self.files: dict[str, IO[str]] = {}
+    def _drop_deep_records(self) -> None:
+        """Records nested deeper than a query could return are problems (DuckDB reads them; Python could not)."""
+        candidates = self.connection.execute(f"""
+            SELECT _id, _file, _line, item FROM _routed WHERE length(item) >= {2 * MAX_NESTING}
+            AND length(item) - length(replace(replace(item, '[', ''), '{{', '')) >= {MAX_NESTING}""").fetchall()
+        deep = [(record, file, line) for record, file, line, item in candidates if nesting(item) > MAX_NESTING]
+        if deep:
+            add_problems(self.connection, [(file, line, f"nested deeper than {MAX_NESTING} levels")
+                                           for _, file, line in deep])
+            self.connection.execute(f"DELETE FROM _routed WHERE _id IN ({', '.join(str(r) for r, _, _ in deep)})")
 
-    def add(self, table: str, location: Location | None, row: Row) -> LoadProblem | None:
-        table = self.database._known_name(table)
-        try:
-            clean = self.database._coerce_row(table, row)
-        except ValueError as error:
-            return LoadProblem(location or Location(Path("<rows>"), 0), str(error))
-        if table not in self.files:
-            self.files[table] = tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False)  # noqa: SIM115
-        self.files[table].write(json.dumps(clean, separators=(",", ":"), default=str) + "\n")
-        return None
+    def _load_routed(self) -> Counter[tuple[int, str]]:
+        """Convert and insert every routed record; rows loaded per (file, table)."""
+        loaded: Counter[tuple[int, str]] = Counter()
+        for table, raw in self.connection.execute(
+                "SELECT DISTINCT route, raw FROM _routed WHERE route IS NOT NULL ORDER BY ALL").fetchall():
+            source = (f"(SELECT _id, _file, _line, item FROM _routed WHERE route = '{_sql(table)}' "
+                      f"AND raw = {str(raw).lower()})")
+            table = self._known_name(table)
+            paths = raw_records.Paths()
+            if not raw:
+                expressions = self._export_columns(table, source, paths)
+            elif table == "AzureActivity":
+                expressions = raw_records.activity_columns(paths)
+            elif table == "AzureDiagnostics":
+                source, expressions = self._diagnostics(source, paths)
+            else:
+                keys = self._keys(source, "$.properties")
+                expressions = raw_records.entra_columns(table, keys, paths)
+            loaded.update(self._insert_converted(table, source, paths, expressions, require_time=True))
+        return loaded
 
-    def copy_in(self) -> None:
-        for table, handle in self.files.items():
-            handle.close()
-            try:
-                self.database._copy_in(table, Path(handle.name))
-            finally:
-                Path(handle.name).unlink()
-        self.files.clear()
+    def _keys(self, source: str, path: str) -> list[str]:
+        return [key for (key,) in self.connection.execute(
+            f"SELECT DISTINCT unnest(json_keys(item, '{path}')) AS key FROM {source} ORDER BY key").fetchall()]
+
+    def _export_columns(self, table: str, source: str, paths: raw_records.Paths) -> dict[str, str]:
+        """Column -> JSON expression for rows in Log Analytics shape (an export): keys matched case-insensitively.
+        Only AzureDiagnostics and tables without a schema (custom logs) grow columns: an export's own extra columns
+        (an `extend` of whoever exported it, e.g. `targetId`) must not land in AuditLogs, where DuckDB's folded case
+        would collide with a detection's `extend TargetId = ...`."""
+        expressions: dict[str, list[str]] = {}
+        for key in self._keys(source, "$"):
+            column = self._column_name(table, key)
+            if column is not None:
+                expressions.setdefault(column, []).append(paths(raw_records.key_path("$", key)))
+        return {column: f"coalesce({', '.join(values)})" for column, values in expressions.items()}
+
+    def _column_name(self, table: str, name: str) -> str | None:
+        columns = self._columns[table]
+        for known in columns:
+            if known.lower() == name.lower():
+                return known
+        if table in table_schemas() and table not in _OPEN_SCHEMAS:
+            return None
+        self.connection.execute(f'ALTER TABLE "{table}" ADD COLUMN "{_name(name)}" VARCHAR')
+        columns[name] = "String"
+        return name
+
+    def _diagnostics(self, source: str, paths: raw_records.Paths) -> tuple[str, dict[str, str]]:
+        """AzureDiagnostics records flattened: one column per field (added when new), beside the envelope's."""
+        self.connection.execute(f"CREATE OR REPLACE TEMP TABLE _leaves AS {raw_records.diagnostics_leaves(source)}")
+        envelope = raw_records.diagnostics_columns(paths)
+        names = [name for (name,) in self.connection.execute(
+            "SELECT DISTINCT name FROM _leaves ORDER BY name").fetchall()]
+        fields: dict[str, list[str]] = {}
+        for name in names:
+            column = self._column_name("AzureDiagnostics", name)
+            if column and column.lower() not in {known.lower() for known in envelope}:
+                fields.setdefault(column, []).append(name)
+        lookups = "".join(f", any_value(value) FILTER (WHERE name IN ({', '.join(_text(n) for n in names)})) AS _f{k}"
+                          for k, names in enumerate(fields.values()))
+        flattened = (f"(SELECT s.*, f.* EXCLUDE (_id) FROM {source} s LEFT JOIN (SELECT _id{lookups} FROM _leaves "
+                     "GROUP BY _id) f USING (_id))")
+        expressions = {column: f"_f{k}" for k, column in enumerate(fields)}
+        return flattened, {**expressions, **envelope}
+
+    def _insert_converted(self, table: str, source: str, paths: raw_records.Paths, expressions: dict[str, str],
+                          require_time: bool) -> Counter[tuple[int, str]]:
+        """Insert the rows whose values all convert; the others' first problem goes to `_problems`."""
+        self.connection.execute(f"CREATE OR REPLACE TEMP TABLE _converted AS "
+                                f"{self._conversion(table, source, paths, expressions, require_time)}")
+        self.connection.execute("INSERT INTO _problems SELECT _file, _line, _problem FROM _converted "
+                                "WHERE _problem IS NOT NULL")
+        self.connection.execute(f'INSERT INTO "{table}" BY NAME SELECT * EXCLUDE (_file, _line, _problem) '
+                                "FROM _converted WHERE _problem IS NULL")
+        counts = self.connection.execute("SELECT _file, count(*) FROM _converted WHERE _problem IS NULL "
+                                         "GROUP BY _file").fetchall()
+        self.connection.execute("DROP TABLE _converted")
+        return Counter({(file, table): count for file, count in counts})
+
+    def _conversion(self, table: str, source: str, paths: raw_records.Paths, expressions: dict[str, str],
+                    require_time: bool) -> str:
+        """SQL: (_file, _line, the table's columns, _problem), parsing each record once and each value once."""
+        columns = self._columns[table]
+        entries = [(column, expression) for column, expression in expressions.items()
+                   if column in columns and column != "Type"]
+        conversions = [convert(column, columns[column], f"j{i}", f"s{i}", f"t{i}")
+                       for i, (column, _) in enumerate(entries)]
+        problems = [conversion.problem for conversion in conversions if conversion.problem != "NULL"]
+        if require_time and "TimeGenerated" in columns:
+            timed = [conversion for (column, _), conversion in zip(entries, conversions, strict=True)
+                     if column == "TimeGenerated"]
+            missing = f"({timed[0].value}) IS NULL AND ({timed[0].problem}) IS NULL" if timed else "true"
+            problems.append(f"CASE WHEN {missing} THEN '{_NO_TIME}' END")
+        extracted = f"SELECT *, {paths.extract()} AS _v FROM {source}"
+        given = ", ".join(["_file", "_line", *(f"{expression} AS j{i}" for i, (_, expression) in enumerate(entries))])
+        texts = ", ".join(["*", *(f"j{i} ->> '$' AS s{i}" for i in range(len(entries)))])
+        typed = ", ".join(["*", *(f"{conversion.typed} AS t{i}" for i, conversion in enumerate(conversions))])
+        converted = ", ".join(["_file", "_line", f"{_text(table)} AS \"Type\"",
+                               *(f'{conversion.value} AS "{_name(column)}"'
+                                 for (column, _), conversion in zip(entries, conversions, strict=True)),
+                               f"coalesce({', '.join([*problems, 'NULL'])}) AS _problem"])
+        return (f"SELECT {converted} FROM (SELECT {typed} FROM (SELECT {texts} FROM (SELECT {given} "
+                f"FROM ({extracted}))))")
+
+    def _problems(self, files: list[tuple[Path, str]]) -> list[LoadProblem]:
+        """Staged and conversion problems by file and line; a CSV row's position becomes its line."""
+        rows = self.connection.execute("SELECT file, line, message FROM _problems ORDER BY file, line").fetchall()
+        csv_problem_files = {file for file, _, message in rows if log_format(files[file][0]) == "csv"
+                             and not message.startswith("expected ")}
+        numbering = {file: csv_lines(files[file][0]) for file in csv_problem_files}
+        located = [(file, numbering[file].get(line, line) if file in numbering and not message.startswith("expected ")
+                    else line, message) for file, line, message in rows]
+        return [LoadProblem(Location(files[file][0], line), message)
+                for file, line, message in sorted(located, key=lambda problem: (problem[0], problem[1] or 0))]
 
 
 def _case_distinct(columns: dict[str, str]) -> dict[str, str]:
@@ -200,29 +279,41 @@ def _case_distinct(columns: dict[str, str]) -> dict[str, str]:
     return distinct
 
 
-def _route(record: Row, hint: str) -> tuple[str, Row]:
-    if is_raw_record(record):
-        return map_raw_record(record)
-    return hint, record
+def _sql(text: str) -> str:
+    return text.replace("'", "''")
 
 
-def _log_files(folder: Path) -> list[tuple[Path, str]]:
+def _text(text: str) -> str:
+    return "'" + _sql(text) + "'"
+
+
+def _name(text: str) -> str:
+    return text.replace('"', '""')
+
+
+def log_files_of(folder: Path) -> list[tuple[Path, str]]:
     """(file, table hint) for each log file: a top-level file's stem, or its top-level folder's name."""
     found = []
     for entry in sorted(folder.iterdir()):
-        if entry.is_file() and entry.suffix.lower() in SUFFIXES:
-            found.append((entry, _table_hint(entry.stem)))
+        if entry.is_file() and log_format(entry):
+            found.append((entry, _table_hint(_stem(entry))))
         elif entry.is_dir():
             found.extend((path, _table_hint(entry.name)) for path in sorted(entry.rglob("*"))
-                         if path.is_file() and path.suffix.lower() in SUFFIXES)
+                         if path.is_file() and log_format(path))
     return found
+
+
+def _stem(path: Path) -> str:
+    """`AuditLogs.json.gz` -> `AuditLogs`."""
+    name = path.name[:-3] if path.name.lower().endswith(".gz") else path.name
+    return name.rsplit(".", 1)[0]
 
 
 def _table_hint(name: str) -> str:
     """`insights-logs-serviceprincipalsigninlogs` (a Storage container) -> its table; else the name."""
     if name.lower().startswith("insights-logs-"):
         category = name[len("insights-logs-"):].lower()
-        for known, table in CATEGORY_TABLES.items():
+        for known, table in raw_records.CATEGORY_TABLES.items():
             if known.lower() == category:
                 return table
     return name

@@ -1,20 +1,14 @@
-"""Map raw diagnostic-settings records (what Entra and Azure write to Storage or Event Hub)
-to the Log Analytics tables and columns the detections query.
+"""Map raw diagnostic-settings records (what Entra and Azure write to Storage or Event Hub) to the Log Analytics
+tables and columns the detections query, in SQL.
 
-A record is `{"time", "category", "properties": {...}, ...}`. Fields a newer service
-version adds are ignored; a missing optional field is simply empty.
+A record is `{"time", "category", "properties": {...}, ...}`. Fields a newer service version adds are ignored; a
+missing optional field is simply empty. Each function here returns SQL expressions over a staged record `item`
+(JSON); `Paths` collects the JSON paths a table needs so each record is parsed once.
 """
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Callable
-from typing import Any
-
 from shared.tables import table_schemas
-
-Row = dict[str, Any]
 
 CATEGORY_TABLES = {
     "ServicePrincipalSignInLogs": "AADServicePrincipalSignInLogs",
@@ -28,8 +22,12 @@ CATEGORY_TABLES = {
     "AuditEvent": "AzureDiagnostics",
     "WorkflowRuntime": "AzureDiagnostics",  # Logic App (Consumption) runs, triggers and actions
 }
-ACTIVITY_CATEGORIES = {"Administrative", "Security", "ServiceHealth", "Alert", "Recommendation", "Policy",
-                       "Autoscale", "ResourceHealth"}
+# The activity log's categories; Action, Write and Delete are what the legacy log profile archived.
+ACTIVITY_CATEGORIES = ("Administrative", "Security", "ServiceHealth", "Alert", "Recommendation", "Policy",
+                       "Autoscale", "ResourceHealth", "Action", "Write", "Delete")
+# Where a record without a top-level `time` says when it happened: audit and sign-in properties, the activity
+# log's REST shape.
+TIME_FALLBACKS = ("$.properties.activityDateTime", "$.properties.createdDateTime", "$.eventTimestamp")
 
 _ENVELOPE = {
     "time": "TimeGenerated", "operationName": "OperationName", "operationVersion": "OperationVersion",
@@ -42,166 +40,190 @@ _RENAMES = {
     "ipAddress": "IPAddress", "resourceId": "ResourceIdentity", "location": "LocationDetails",
     "appliedConditionalAccessPolicies": "ConditionalAccessPolicies", "activityDisplayName": "OperationName",
     "operationType": "AADOperationType", "userAgent": "UserAgent", "status": "Status",
+    "processingTimeInMilliseconds": "ProcessingTimeInMs",  # where the table has no ProcessingTimeInMilliseconds
 }
 _AUDIT_EXTRA = {"activityDisplayName": "ActivityDisplayName"}
+_OBJECT_ID_CLAIM = "http://schemas.microsoft.com/identity/claims/objectidentifier"
+_GUID = "^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$"
+_DATETIME = "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})?$"
 
 
-class UnknownCategory(ValueError):
-    pass
+class Paths:
+    """JSON paths one table reads from each record, extracted together: `paths("$.time")` is its value."""
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+
+    def __call__(self, path: str) -> str:
+        if path not in self.paths:
+            self.paths.append(path)
+        return f"_v[{self.paths.index(path) + 1}]"
+
+    def extract(self, source: str = "item") -> str:
+        listed = ", ".join("'" + path.replace("'", "''") + "'" for path in self.paths) or "'$.__none__'"
+        return f"json_extract({source}, [{listed}])"
 
 
-def is_raw_record(record: Row) -> bool:
-    return "category" in record and "time" in record and ("properties" in record or "resourceId" in record)
+def key_path(prefix: str, key: str) -> str:
+    return prefix + '."' + key.replace('"', '\\"') + '"'
 
 
-def map_raw_record(record: Row) -> tuple[str, Row]:
-    """(table, row) for one raw record; UnknownCategory when no table takes its category."""
-    category = str(record.get("category", ""))
-    if category in ACTIVITY_CATEGORIES:
-        return "AzureActivity", _activity_row(record)
-    table = CATEGORY_TABLES.get(category)
-    if table is None:
-        raise UnknownCategory(f"no Log Analytics table for category {category!r}")
-    mapper = _MAPPERS.get(table, _entra_row)
-    return table, mapper(table, record)
+def route(item: str, hint: str) -> str:
+    """SQL: the table of a staged record: raw records by category (NULL for an unknown one), others `hint`."""
+    tables = " ".join(f"WHEN '{category}' THEN '{table}'" for category, table in CATEGORY_TABLES.items())
+    activity = ", ".join(f"'{category}'" for category in ACTIVITY_CATEGORIES)
+    return (f"CASE WHEN {is_raw(item)} THEN (CASE WHEN {item} ->> '$.category' IN ({activity}) THEN 'AzureActivity' "
+            f"ELSE (CASE {item} ->> '$.category' {tables} END) END) ELSE {hint} END")
 
 
-def _pascal(name: str) -> str:
-    return name[:1].upper() + name[1:]
+def is_raw(item: str) -> str:
+    return (f"(json_exists({item}, '$.category') AND (json_exists({item}, '$.properties') "
+            f"OR json_exists({item}, '$.resourceId')))")
 
 
-def _entra_row(table: str, record: Row) -> Row:
+def raw_time(paths: Paths) -> str:
+    return f"coalesce({paths('$.time')}, {', '.join(paths(path) for path in TIME_FALLBACKS)})"
+
+
+def entra_columns(table: str, property_keys: list[str], paths: Paths) -> dict[str, str]:
+    """Column -> JSON expression for an Entra record: the envelope, then its properties (which win), matched to the
+    columns case-insensitively (`riskEventTypes_v2` is `RiskEventTypes_V2`)."""
     columns = table_schemas()[table].columns
     by_lower = {name.lower(): name for name in columns}
-    row: Row = {}
-    for key, value in record.items():
-        column = _ENVELOPE.get(key)
+    mapped: dict[str, list[str]] = {}
+    for key, column in _ENVELOPE.items():
         if column in columns:
-            row[column] = value
-    properties = record.get("properties") or {}
-    for key, value in properties.items():
-        # Case-insensitive: the signIn property `riskEventTypes_v2` is the column `RiskEventTypes_V2`.
-        column = by_lower.get((_RENAMES.get(key) or _pascal(key)).lower())
-        if column:
-            row[column] = value
-        extra = _AUDIT_EXTRA.get(key)
-        if extra in columns:
-            row[extra] = value
-    if "AADTenantId" in columns:
-        row.setdefault("AADTenantId", record.get("tenantId"))
-    if properties.get("status", {}) and "ResultDescription" in columns and not row.get("ResultDescription"):
-        row["ResultDescription"] = properties["status"].get("failureReason")
-    row["Type"] = table
-    return row
+            mapped.setdefault(column, []).append(paths(key_path("$", key)))
+    for key in property_keys:
+        value = paths(key_path("$.properties", key))
+        column = next((by_lower[name.lower()] for name in (_RENAMES.get(key), key[:1].upper() + key[1:])
+                       if name and name.lower() in by_lower), None)
+        for target in (column, _AUDIT_EXTRA.get(key)):
+            if target in columns:
+                mapped.setdefault(target, []).insert(0, value)
+    expressions = {column: f"coalesce({', '.join(values)})" for column, values in mapped.items()}
+    expressions["TimeGenerated"] = f"coalesce({expressions.get('TimeGenerated', 'NULL')}, {raw_time(paths)})"
+    tenant = by_lower.get("aadtenantid")
+    if tenant:
+        expressions[tenant] = (f"coalesce({expressions.get(tenant, 'NULL')}, {paths('$.tenantId')}, "
+                               f"{paths('$.properties.tenantId')})")
+    if "ResultDescription" in columns:
+        given = expressions.get("ResultDescription", "NULL")
+        expressions["ResultDescription"] = (f"CASE WHEN coalesce({given} ->> '$', '') = '' "
+                                            f"THEN coalesce({paths('$.properties.status.failureReason')}, {given}) "
+                                            f"ELSE {given} END")
+    return expressions
+
+
+def _text(sql: str) -> str:
+    return f"to_json({sql})"
 
 
 def _resource_parts(resource_id: str) -> dict[str, str]:
-    parts = resource_id.strip("/").split("/")
-    pairs = {parts[i].lower(): parts[i + 1] for i in range(0, len(parts) - 1, 2)}
-    providers = [parts[i + 1] for i in range(0, len(parts) - 1, 2) if parts[i].lower() == "providers"]
+    """SQL over a resource id: its subscription, resource group, provider and resource name, as Azure shows them."""
+    parts = f"string_split(trim({resource_id}, '/'), '/')"
+
+    def after(name: str) -> str:
+        return f"coalesce({parts}[list_position(list_transform({parts}, lambda x: lower(x)), '{name}') + 1], '')"
+
     return {
-        "SubscriptionId": pairs.get("subscriptions", ""),
-        "ResourceGroup": pairs.get("resourcegroups", "").upper(),
-        "ResourceProvider": providers[0].upper() if providers else "",
-        "Resource": parts[-1].upper() if len(parts) % 2 == 0 and parts else "",
+        "SubscriptionId": after("subscriptions"),
+        "ResourceGroup": f"upper({after('resourcegroups')})",
+        "ResourceProvider": f"upper({after('providers')})",
+        "Resource": f"CASE WHEN len({parts}) % 2 = 0 THEN upper({parts}[-1]) ELSE '' END",
     }
 
 
-_OBJECT_ID_CLAIM = "http://schemas.microsoft.com/identity/claims/objectidentifier"
-
-
-def _activity_row(record: Row) -> Row:
-    identity = record.get("identity") or {}
-    claims = identity.get("claims") or {}
-    authorization = identity.get("authorization") or {}
-    properties = record.get("properties") or {}
-    resource_id = str(record.get("resourceId", ""))
+def activity_columns(paths: Paths) -> dict[str, str]:
+    """Column -> JSON expression for an activity-log record (Claims, Authorization and Properties as text and
+    dynamic, Caller = the caller's object id for a service principal)."""
+    resource_id = f"coalesce({paths('$.resourceId')} ->> '$', '')"
     parts = _resource_parts(resource_id)
+    claims, authorization, properties = (paths("$.identity.claims"), paths("$.identity.authorization"),
+                                         paths("$.properties"))
+    http_request = paths("$.properties.httpRequest")
     return {
-        "TimeGenerated": record.get("time"),
-        "Type": "AzureActivity",
-        "OperationNameValue": record.get("operationName"),
-        "OperationName": record.get("operationName"),
-        "CategoryValue": record.get("category"),
-        "Category": record.get("category"),
-        "ActivityStatusValue": record.get("resultType"),
-        "ActivityStatus": record.get("resultType"),
-        "ActivitySubstatusValue": record.get("resultSignature"),
-        "Caller": claims.get(_OBJECT_ID_CLAIM) or claims.get("name") or record.get("caller"),
-        "CallerIpAddress": record.get("callerIpAddress") or claims.get("ipaddr"),
-        "Claims": json.dumps(claims) if claims else None,
-        "Claims_d": claims or None,
-        "Authorization": json.dumps(authorization) if authorization else None,
-        "Authorization_d": authorization or None,
-        "Properties": json.dumps(properties) if properties else None,
-        "Properties_d": properties or None,
-        "CorrelationId": record.get("correlationId"),
-        "Level": record.get("level") or record.get("Level"),
-        "ResourceId": resource_id,
-        "_ResourceId": resource_id.lower(),
-        "SubscriptionId": parts["SubscriptionId"],
-        "ResourceGroup": parts["ResourceGroup"],
-        "ResourceProviderValue": parts["ResourceProvider"],
-        "TenantId": record.get("tenantId"),
-        "HTTPRequest": json.dumps(properties.get("httpRequest")) if properties.get("httpRequest") else None,
+        "TimeGenerated": raw_time(paths),
+        "OperationNameValue": paths("$.operationName"),
+        "OperationName": paths("$.operationName"),
+        "CategoryValue": paths("$.category"),
+        "Category": paths("$.category"),
+        "ActivityStatusValue": paths("$.resultType"),
+        "ActivityStatus": paths("$.resultType"),
+        "ActivitySubstatusValue": paths("$.resultSignature"),
+        "Caller": f"coalesce({paths(key_path('$.identity.claims', _OBJECT_ID_CLAIM))}, "
+                  f"{paths('$.identity.claims.name')}, {paths('$.caller')})",
+        "CallerIpAddress": f"coalesce({paths('$.callerIpAddress')}, {paths('$.identity.claims.ipaddr')})",
+        "Claims": _as_text(claims),
+        "Claims_d": _nonempty(claims),
+        "Authorization": _as_text(authorization),
+        "Authorization_d": _nonempty(authorization),
+        "Properties": _as_text(properties),
+        "Properties_d": _nonempty(properties),
+        "CorrelationId": paths("$.correlationId"),
+        "Level": f"coalesce({paths('$.level')}, {paths('$.Level')})",
+        "ResourceId": _text(resource_id),
+        "_ResourceId": _text(f"lower({resource_id})"),
+        "SubscriptionId": _text(parts["SubscriptionId"]),
+        "ResourceGroup": _text(parts["ResourceGroup"]),
+        "ResourceProviderValue": _text(parts["ResourceProvider"]),
+        "TenantId": paths("$.tenantId"),
+        "HTTPRequest": f"CASE WHEN json_type({http_request}) IN ('OBJECT', 'ARRAY') "
+                       f"THEN to_json({http_request}::VARCHAR) ELSE {http_request} END",
     }
 
 
-_SUFFIXES = ((bool, "_b"), (int, "_d"), (float, "_d"))
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
-_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?$")
-_STRING_SUFFIXES = ((_GUID, "_g"), (_DATETIME, "_t"))
+def _nonempty(value: str) -> str:
+    """An object that has fields, else NULL (Log Analytics leaves an empty Claims_d empty)."""
+    return f"CASE WHEN json_type({value}) = 'OBJECT' AND {value} <> '{{}}' THEN {value} END"
 
 
-def _diagnostics_name(path: str, value: Any) -> str:
-    """AzureDiagnostics flattens nested fields and types them by their value: `identity.claim.oid` (a GUID) ->
-    `identity_claim_oid_g`, a Logic App's `startTime` (ISO 8601) -> `startTime_t`."""
-    base = re.sub(r"[^A-Za-z0-9]+", "_", path).strip("_")
-    for kind, suffix in _SUFFIXES:
-        if isinstance(value, kind):
-            return base + suffix
-    if isinstance(value, str):
-        return base + next((suffix for pattern, suffix in _STRING_SUFFIXES if pattern.match(value)), "_s")
-    return base + "_s"
+def _as_text(value: str) -> str:
+    return f"CASE WHEN json_type({value}) = 'OBJECT' AND {value} <> '{{}}' THEN to_json({value}::VARCHAR) END"
 
 
-def _flatten(prefix: str, value: Any, into: Row) -> None:
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            _flatten(f"{prefix}_{key}" if prefix else key, inner, into)
-    elif value is not None:
-        into[_diagnostics_name(prefix, value)] = value if not isinstance(value, list) else json.dumps(value)
+def diagnostics_leaves(source: str) -> str:
+    """SQL: (_id, name, value) for every field of the AzureDiagnostics records in `source` (_id, item), flattened
+    and typed by its value as Log Analytics names them: `identity.claim.oid` (a GUID) -> `identity_claim_oid_g`,
+    a Logic App's `startTime` (ISO 8601) -> `startTime_t`. Arrays stay whole (as text); nulls are left out."""
+    suffix = (f"CASE WHEN t.type = 'BOOLEAN' THEN '_b' WHEN t.type IN ('UBIGINT', 'BIGINT', 'DOUBLE') THEN '_d' "
+              f"WHEN t.type = 'VARCHAR' AND regexp_matches(t.value ->> '$', '{_GUID}') THEN '_g' "
+              f"WHEN t.type = 'VARCHAR' AND regexp_matches(t.value ->> '$', '{_DATETIME}') THEN '_t' ELSE '_s' END")
+    branches = []
+    for root, prefix in (("$.properties", ""), ("$.identity", "identity_")):
+        name = (f"'{prefix}' || trim(regexp_replace(substr(t.fullkey, {len(root) + 2}), '[^A-Za-z0-9]+', '_', 'g'), "
+                "'_')")
+        branches.append(f"""
+            SELECT s._id, {name} || {suffix} AS name, t.value
+            FROM {source} s, json_tree(s.item, '{root}') t
+            WHERE t.fullkey <> '{root}' AND t.type NOT IN ('OBJECT', 'NULL')
+              AND NOT contains(substr(t.path, {len(root) + 1}), '[')""")
+    return " UNION ALL ".join(branches)
 
 
-def _diagnostics_row(table: str, record: Row) -> Row:
-    resource_id = str(record.get("resourceId", ""))
+def diagnostics_columns(paths: Paths) -> dict[str, str]:
+    """Column -> JSON expression for the envelope of an AzureDiagnostics record (its flattened fields come from
+    `diagnostics_leaves`)."""
+    resource_id = f"coalesce({paths('$.resourceId')} ->> '$', '')"
     parts = _resource_parts(resource_id)
-    row: Row = {}
-    _flatten("", record.get("properties") or {}, row)
-    _flatten("identity", record.get("identity") or {}, row)
-    if record.get("workflowId"):
-        row["workflowId_s"] = record["workflowId"]
-    row.update({
-        "TimeGenerated": record.get("time"),
-        "Type": "AzureDiagnostics",
-        "Category": record.get("category"),
-        "OperationName": record.get("operationName"),
-        "OperationVersion": record.get("operationVersion"),
-        "ResultType": record.get("resultType"),
-        "ResultSignature": record.get("resultSignature"),
-        "ResultDescription": record.get("resultDescription"),
-        "DurationMs": record.get("durationMs"),
-        "CallerIPAddress": record.get("callerIpAddress"),
-        "CorrelationId": record.get("correlationId"),
-        "ResourceId": resource_id.upper(),
-        "_ResourceId": resource_id.lower(),
-        "SubscriptionId": parts["SubscriptionId"],
-        "ResourceGroup": parts["ResourceGroup"],
-        "ResourceProvider": parts["ResourceProvider"],
-        "Resource": parts["Resource"],
-        "ResourceType": resource_id.strip("/").split("/")[-2].upper() if resource_id.count("/") > 2 else "",
-    })
-    return row
-
-
-_MAPPERS: dict[str, Callable[[str, Row], Row]] = {"AzureDiagnostics": _diagnostics_row}
+    return {
+        "TimeGenerated": raw_time(paths),
+        "Category": paths("$.category"),
+        "OperationName": paths("$.operationName"),
+        "OperationVersion": paths("$.operationVersion"),
+        "ResultType": paths("$.resultType"),
+        "ResultSignature": paths("$.resultSignature"),
+        "ResultDescription": paths("$.resultDescription"),
+        "DurationMs": paths("$.durationMs"),
+        "CallerIPAddress": paths("$.callerIpAddress"),
+        "CorrelationId": paths("$.correlationId"),
+        "ResourceId": _text(f"upper({resource_id})"),
+        "_ResourceId": _text(f"lower({resource_id})"),
+        "SubscriptionId": _text(parts["SubscriptionId"]),
+        "ResourceGroup": _text(parts["ResourceGroup"]),
+        "ResourceProvider": _text(parts["ResourceProvider"]),
+        "Resource": _text(parts["Resource"]),
+        "ResourceType": _text(f"CASE WHEN length({resource_id}) - length(replace({resource_id}, '/', '')) > 2 "
+                              f"THEN upper(string_split(trim({resource_id}, '/'), '/')[-2]) ELSE '' END"),
+        "workflowId_s": paths("$.workflowId"),
+    }
