@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 CHECKOV_VENV := .venv-checkov
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
 CHROMIUM := /usr/bin/chromium
+CHROMEDRIVER := /usr/bin/chromedriver
 
 .PHONY: demo test bench lint setup clean
 
@@ -31,15 +32,17 @@ $(CHECKOV): requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
 	touch $@
 
-# Debian's chromium renders the digest email and owner notices in tests; as root or through sudo.
-$(CHROMIUM):
+# Debian's chromium renders the digest email and owner notices in tests, and its chromedriver drives the web pages
+# through Selenium; as root or through sudo.
+$(CHROMIUM) $(CHROMEDRIVER):
 	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq
-	$(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+	$(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+		chromium-driver
 
 demo: setup
 	$(BIN)/wiaudit demo
 
-test: $(CHECKOV) $(CHROMIUM)
+test: $(CHECKOV) $(CHROMIUM) $(CHROMEDRIVER)
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q

@@ -9,6 +9,10 @@ Functions:
   matches routes in the order it registers functions, not by specificity (Azure/azure-functions-host
   #9876: by name), and `health` sorts before `http_app_func`; if a host ever let the catch-all win,
   /api/health would simply need the function key (FastAPI answers it the same way), never expose data.
+- `browser_pages`: the web pages under `/api/ui/`, auth level ANONYMOUS (a browser cannot send the function key),
+  handed to the same FastAPI app. The pages themselves require Entra sign-in (App Service authentication) with the
+  `Findings.Triage` role and refuse without it (shared/web/session.py); the function passes on nothing outside
+  `/api/ui/`, and its name sorts before `http_app_func` so the host matches it first.
 - `audit`: the timer (`%AUDIT_SCHEDULE%`, an NCRONTAB app setting) that runs one audit.
 
 Importing this module stays light: no Azure SDK client is built, no network is touched, the FastAPI app is
@@ -20,11 +24,13 @@ from __future__ import annotations
 
 import json
 import logging
+from urllib.parse import urlsplit
 
 import azure.functions as func
 
 from shared.lazy_asgi import LazyAsgiApp
 from shared.settings import check_settings
+from shared.web.paths import is_web_page
 
 log = logging.getLogger("wiaudit.function_app")
 check_settings()  # a bad app setting stops the app at start-up, named, instead of failing the first audit
@@ -38,15 +44,33 @@ def findings_store():
     return TableFindingStore.from_settings(azure_credential())
 
 
+def trail_source():
+    """The logs the web pages read an identity's trail from: the Log Analytics workspace of the audit."""
+    from shared.audit.build import azure_credential
+    from shared.logsource.log_analytics import log_analytics_source_from_settings
+
+    return log_analytics_source_from_settings(azure_credential())
+
+
 def findings_api():
     """The FastAPI app: FastAPI and the API's models cost more than everything else a cold start imports."""
     from shared.api.app import create_api
     from shared.api.identity import easy_auth_enabled
 
-    return create_api(store_factory=findings_store, api_key=None, easy_auth=easy_auth_enabled())
+    return create_api(store_factory=findings_store, api_key=None, easy_auth=easy_auth_enabled(),
+                      trail_source=trail_source)
 
 
 app = func.AsgiFunctionApp(app=LazyAsgiApp(findings_api), http_auth_level=func.AuthLevel.FUNCTION)
+
+
+@app.function_name("browser_pages")
+@app.route(route="ui/{*page}", methods=[func.HttpMethod.GET, func.HttpMethod.POST],
+           auth_level=func.AuthLevel.ANONYMOUS)
+async def browser_pages(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    if not is_web_page(urlsplit(req.url).path):
+        return func.HttpResponse(status_code=404)
+    return await app.middleware.handle_async(req, context)
 
 
 @app.route(route="health", methods=[func.HttpMethod.GET], auth_level=func.AuthLevel.ANONYMOUS)

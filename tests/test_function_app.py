@@ -40,8 +40,8 @@ def http(function, method: str, path: str, headers: dict[str, str] | None = None
     return asyncio.run(result) if asyncio.iscoroutine(result) else result
 
 
-def test_the_host_indexes_the_api_health_and_the_timer(function_app_functions):
-    assert set(function_app_functions) == {"http_app_func", "health", "audit"}
+def test_the_host_indexes_the_api_the_pages_health_and_the_timer(function_app_functions):
+    assert set(function_app_functions) == {"http_app_func", "browser_pages", "health", "audit"}
     api = function_app_functions["http_app_func"].get_trigger().get_dict_repr()
     assert (api["type"], api["route"], api["authLevel"]) == ("httpTrigger", "/{*route}", func.AuthLevel.FUNCTION)
     assert {str(method.value) for method in api["methods"]} >= {"GET", "PATCH"}

@@ -42,6 +42,7 @@ All filters reach Table Storage as query parameters or hashed keys, never as fil
 from __future__ import annotations
 
 import logging
+import pathlib
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -89,9 +90,13 @@ from shared.settings import SettingsError, read_setting
 from shared.severity import SEVERITIES, severity_rank
 from shared.store.keys import InvalidContinuation
 from shared.store.model import STATUSES, FindingChanged, Status, StoredFinding, Triage
+from shared.web.pages import WebOptions, mount_web
+from shared.web.paths import PREFIX as WEB_PREFIX
+from shared.web.session import LocalSessions
 
 if TYPE_CHECKING:
     from shared.catalog.model import Detection as CatalogDetection
+    from shared.logsource.base import LogSource
     from shared.posture.catalog import PostureCheck
     from shared.store.tables import TableFindingStore
 
@@ -169,6 +174,12 @@ def _load_catalog() -> Iterable[CatalogDetection]:
     from shared.catalog.loader import load_catalog
 
     return load_catalog()
+
+
+def _suppressions_folder() -> pathlib.Path:
+    from shared.suppressions.load import suppressions_folder
+
+    return suppressions_folder()
 
 
 def _load_checks() -> Iterable[PostureCheck]:
@@ -284,7 +295,7 @@ def create_api(store_factory: Callable[[], TableFindingStore], *, api_key: str |
                clock: Callable[[], datetime] = _now,
                catalog: Callable[[], Iterable[CatalogDetection]] = _load_catalog,
                checks: Callable[[], Iterable[PostureCheck]] = _load_checks,
-               easy_auth: bool = False) -> FastAPI:
+               easy_auth: bool = False, trail_source: Callable[[], LogSource] | None = None) -> FastAPI:
     """The findings API.
 
     `store_factory` is called on the first request that needs the store (never at build time, so
@@ -294,6 +305,10 @@ def create_api(store_factory: Callable[[], TableFindingStore], *, api_key: str |
     `clock` stamps triage. `catalog` and `checks` give the detections and posture checks (loaded on
     first use). `easy_auth`: App Service authentication is on in front of this app (see
     shared/api/identity.py), so the signed-in person's headers are the platform's; never with an API key.
+    `trail_source`: the logs the web pages read an identity's trail from (none: the pages show no trail).
+
+    The web pages (shared/web) are served beside the API under /api/ui: signed in with the API key locally,
+    with Entra sign-in behind the Functions host.
     """
     if api_key is not None and len(api_key) < MIN_API_KEY_LENGTH:
         raise ApiConfigurationError(f"the API key must be at least {MIN_API_KEY_LENGTH} characters")
@@ -333,7 +348,7 @@ def create_api(store_factory: Callable[[], TableFindingStore], *, api_key: str |
                   description="Findings about Microsoft Entra workload identities, their triage, the audit runs "
                               "and the detection catalog.",
                   openapi_url="/api/openapi.json", docs_url=None, redoc_url=None)
-    app.add_middleware(RequestGuard, api_key=api_key, public_paths=PUBLIC_PATHS)
+    app.add_middleware(RequestGuard, api_key=api_key, public_paths=PUBLIC_PATHS, browser_prefix=WEB_PREFIX)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -488,4 +503,7 @@ def create_api(store_factory: Callable[[], TableFindingStore], *, api_key: str |
 
     api.include_router(credentials_router(store))
     app.include_router(api)
+    web = WebOptions(sessions=None if behind_host else LocalSessions(api_key), easy_auth=easy_auth,
+                     suppressions_folder=None if behind_host else _suppressions_folder, trail_source=trail_source)
+    mount_web(app, store, web, lambda: as_utc(clock()), lazy_names.get)
     return app

@@ -2,6 +2,7 @@
 
 1. The API key (local serving only): a request without the right `x-api-key` gets 401 at once, its body never
    read, whatever its size or content. Behind the Azure Functions host the host has checked the function key.
+   The web pages (a browser sends no header) are let through to check their own sign-in cookie.
 2. The body size: a declared `content-length` over the limit is 413 at once; a body streamed without one is read
    only up to the limit, then refused. A body within the limit is handed on whole, so FastAPI parses it as usual.
 """
@@ -25,13 +26,15 @@ MAX_BODY_BYTES = 64 * 1024
 
 
 class RequestGuard:
-    """`api_key` None: no key check (the Functions host checked the function key). `public_paths` need no key."""
+    """`api_key` None: no key check (the Functions host checked the function key). `public_paths` need no key;
+    nor do the paths under `browser_prefix`: the web pages check their own sign-in cookie (shared/web/session.py)."""
 
     def __init__(self, app: ASGIApp, *, api_key: str | None, public_paths: frozenset[str],
-                 max_body_bytes: int = MAX_BODY_BYTES) -> None:
+                 browser_prefix: str | None = None, max_body_bytes: int = MAX_BODY_BYTES) -> None:
         self.app = app
         self.expected = None if api_key is None else api_key.encode("utf-8")
         self.public_paths = public_paths
+        self.browser_prefix = browser_prefix
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -57,10 +60,14 @@ class RequestGuard:
         await self.app(scope, _replay(body, receive), send)
 
     def _authorised(self, path: str, headers: dict[bytes, bytes]) -> bool:
-        if self.expected is None or path in self.public_paths:
+        if self.expected is None or path in self.public_paths or self._browser_page(path):
             return True
         # Header bytes are compared as sent: no decoding, constant time.
         return hmac.compare_digest(headers.get(API_KEY_HEADER.encode(), b""), self.expected)
+
+    def _browser_page(self, path: str) -> bool:
+        prefix = self.browser_prefix
+        return prefix is not None and (path == prefix or path.startswith(prefix + "/"))
 
     def _too_large(self) -> Any:
         return problem(413, f"the request body is larger than {self.max_body_bytes // 1024} KiB")

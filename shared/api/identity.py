@@ -44,7 +44,7 @@ def triage_actor(headers: Mapping[str, str], claimed_by: str | None, *, easy_aut
     """The name a triage records. 403 for a signed-in caller without the triage role; 422 when no one is named."""
     signed_in = (headers.get(PRINCIPAL_NAME_HEADER) or "").strip()[:MAX_NAME] if easy_auth else ""
     if signed_in:
-        if TRIAGE_ROLE not in _roles(headers.get(PRINCIPAL_HEADER)):
+        if TRIAGE_ROLE not in roles(headers.get(PRINCIPAL_HEADER)):
             raise HTTPException(403, detail=f"{signed_in} is signed in but does not hold the app role {TRIAGE_ROLE} "
                                             "that triage needs; ask an admin to assign it")
         return signed_in
@@ -53,7 +53,7 @@ def triage_actor(headers: Mapping[str, str], claimed_by: str | None, *, easy_aut
     return claimed_by
 
 
-def _roles(encoded: str | None) -> set[str]:
+def roles(encoded: str | None) -> set[str]:
     """The app roles in an X-MS-CLIENT-PRINCIPAL header (none when it is absent or unreadable)."""
     if not encoded:
         return set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import typer
 from rich.table import Table
@@ -90,14 +91,25 @@ def list_findings(severity: str = typer.Option(None, "--severity", help="Minimum
 
 
 def serve(host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on"),
-          port: int = typer.Option(7071, "--port", min=1, max=65535)) -> None:
-    """Serve the findings API locally (the same FastAPI app the Function hosts); requires WIAUDIT_API_KEY."""
+          port: int = typer.Option(7071, "--port", min=1, max=65535),
+          logs: Path | None = typer.Option(None, "--logs", help="Folder of log files the web pages read an identity's "
+                                           "trail from (as for `wiaudit trail`)")) -> None:
+    """Serve the findings API and its web pages locally (the same FastAPI app the Function hosts); requires
+    WIAUDIT_API_KEY."""
     import uvicorn
 
     from shared.api.app import create_local_api
+    from shared.cli.common import existing_folder, utc_now
 
+    source = None
+    if logs is not None:
+        from shared.cli.logs import load_logs
+
+        existing_folder(logs, "--logs")
+        with friendly_errors():
+            source = load_logs(logs, utc_now())
     with friendly_errors(), local_store() as store:
-        api = create_local_api(lambda: store)
-        console.print(f"findings API on http://{host}:{port}/api (OpenAPI: /api/openapi.json); "
-                      "send the x-api-key header")
+        api = create_local_api(lambda: store, trail_source=(lambda: source) if source else None)
+        console.print(f"findings API on http://{host}:{port}/api (OpenAPI: /api/openapi.json); send the x-api-key "
+                      f"header. Web pages: http://{host}:{port}/api/ui/ (sign in with the same key)", soft_wrap=True)
         uvicorn.run(api, host=host, port=port, log_level="warning")

@@ -21,10 +21,11 @@ from rich.table import Table
 
 from shared import names
 from shared.cli.common import SEVERITY_STYLE, console, friendly_errors, utc_now
+from shared.finding_facts import finding_facts, history_lines, principal_label
 from shared.links import SIGN_IN_LOGS
 from shared.store.model import Status, StoredFinding, Triage
 from shared.store.tables import TableFindingStore
-from shared.text import moment, plural, short_id, value_text
+from shared.text import short_id, value_text
 
 ID_HELP = "Finding id, or the first characters of one"
 BY_HELP = "Who decides (default: your git email, else your OS user)"
@@ -145,27 +146,14 @@ def _local_store() -> AbstractContextManager[TableFindingStore]:
 
 
 def _principal(finding: StoredFinding) -> str:
-    return finding.principal_name or finding.principal_id
+    return principal_label(finding)
 
 
 def _facts(finding: StoredFinding) -> Table:
     table = Table(show_header=False, box=None, padding=(0, 2, 0, 0))
     table.add_column(style="bold")
     table.add_column(overflow="fold")
-    facts = {
-        "Id": finding.id,
-        "Identity": f"{_principal(finding)} ({finding.principal_id})" if finding.principal_name else
-        finding.principal_id,
-        "Status": finding.status + (f", by {finding.triaged_by} at {moment(finding.triaged_at)}"
-                                    if finding.triaged_by else ""),
-        "Latest window": f"{moment(finding.window_start)} to {moment(finding.window_end)}",
-        "Fired in": plural(finding.occurrences, "window"),
-        "First detected": moment(finding.first_detected),
-        "Last detected": moment(finding.last_detected),
-    }
-    if finding.comment:
-        facts["Comment"] = finding.comment
-    for name, value in facts.items():
+    for name, value in finding_facts(finding).items():
         table.add_row(name, escape(value))
     return table
 
@@ -183,7 +171,6 @@ def _history(finding: StoredFinding) -> Table:
     table = Table(title="History", title_justify="left", expand=True)
     for column in ("When", "Who", "Change", "Comment"):
         table.add_column(column, overflow="fold")
-    for entry in finding.history:
-        change = f"{entry.from_} → {entry.to}" if entry.field == "status" else "comment"
-        table.add_row(moment(entry.at), escape(entry.by), change, escape(entry.comment))
+    for line in history_lines(finding):
+        table.add_row(line.when, escape(line.who), line.change, escape(line.comment))
     return table

@@ -25,18 +25,29 @@ def suppression_text(finding: StoredFinding, rules: Sequence[Named], reason: str
     return HEADER + yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
 
 
+def checked_suppression_text(finding: StoredFinding, rules: Sequence[Named], reason: str, owner: str, until: date,
+                             today: date) -> str:
+    """The file's text, validated like every suppression (SuppressionError naming what is wrong)."""
+    text = suppression_text(finding, rules, reason, owner, until)
+    with tempfile.TemporaryDirectory() as staging:
+        (Path(staging) / f"{suppression_stem(finding, rules)}.yaml").write_text(text, encoding="utf-8")
+        load_suppressions(Path(staging), rules, today)
+    return text
+
+
 def write_suppression(folder: Path, finding: StoredFinding, rules: Sequence[Named], reason: str, owner: str,
                       until: date, today: date) -> Path:
     """The new file's path. It is validated like every suppression first (SuppressionError, nothing written)."""
-    text = suppression_text(finding, rules, reason, owner, until)
-    name = _slug(f"{_detection_name(finding, rules)}-{finding.principal_name or finding.principal_id}")
-    path = _free_path(folder, name)
-    with tempfile.TemporaryDirectory() as staging:
-        (Path(staging) / path.name).write_text(text, encoding="utf-8")
-        load_suppressions(Path(staging), rules, today)
+    text = checked_suppression_text(finding, rules, reason, owner, until, today)
+    path = _free_path(folder, suppression_stem(finding, rules))
     folder.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def suppression_stem(finding: StoredFinding, rules: Sequence[Named]) -> str:
+    """The file name (without .yaml) a suppression of this finding gets."""
+    return _slug(f"{_detection_name(finding, rules)}-{finding.principal_name or finding.principal_id}")
 
 
 def _detection_name(finding: StoredFinding, rules: Sequence[Named]) -> str:

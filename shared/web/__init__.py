@@ -1,0 +1,1 @@
+"""The web pages served beside the findings API (see pages.py)."""
