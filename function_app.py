@@ -45,11 +45,10 @@ def findings_store():
 
 
 def trail_source():
-    """The logs the web pages read an identity's trail from: the Log Analytics workspace of the audit."""
-    from shared.audit.build import azure_credential
-    from shared.logsource.log_analytics import log_analytics_source_from_settings
+    """The logs the web pages read an identity's trail from: the ones the audit reads."""
+    from shared.audit.build import azure_credential, log_source_from_settings
 
-    return log_analytics_source_from_settings(azure_credential())
+    return log_source_from_settings(azure_credential())
 
 
 def findings_api():
