@@ -247,6 +247,18 @@ module findingsTable 'modules/findings-table.bicep' = if (findingsToWorkspace) {
   }
 }
 
+// The workbook over the findings table and the sign-in logs, in this resource group, reading the audited
+// workspace (it lists among that workspace's Sentinel workbooks). Only with the findings table it reads.
+module workbook 'modules/workbook.bicep' = if (findingsToWorkspace) {
+  name: 'workbook-${resourceToken}'
+  scope: rg
+  params: {
+    location: location
+    workspaceResourceId: logAnalyticsWorkspaceResourceId
+    tags: allTags
+  }
+}
+
 module functionApp 'modules/function-app.bicep' = {
   name: 'function-app'
   scope: rg
