@@ -14,6 +14,9 @@ param uniqueName string = 'workload-identity-auditor-api'
 @description('Display name of the app registration.')
 param displayName string = 'Workload Identity Auditor API'
 
+@description('Host name of the Function app (func-wiaudit-<token>.azurewebsites.net, azd output SERVICE_API_URI without https://) for browser sign-in to the web page at /api/ui: adds its App Service authentication callback and ID token issuance. Empty: API sign-in only.')
+param webPageHost string = ''
+
 // Well-known first-party client: the Azure CLI, pre-authorised so analysts can get a token with
 // `az account get-access-token --scope <clientId>/user_impersonation` without a consent prompt.
 var azureCliAppId = '04b07795-8ddb-461a-bbee-02f9e1bf7b46'
@@ -24,6 +27,13 @@ resource app 'Microsoft.Graph/applications@v1.0' = {
   uniqueName: uniqueName
   displayName: displayName
   signInAudience: 'AzureADMyOrg'
+  // A browser signs in through App Service authentication, which gets an ID token at its callback.
+  web: {
+    redirectUris: empty(webPageHost) ? [] : ['https://${webPageHost}/.auth/login/aad/callback']
+    implicitGrantSettings: {
+      enableIdTokenIssuance: !empty(webPageHost)
+    }
+  }
   api: {
     requestedAccessTokenVersion: 2
     oauth2PermissionScopes: [
