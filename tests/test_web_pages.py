@@ -184,6 +184,9 @@ def test_the_list_pages_with_a_link_that_keeps_the_filters(browser, finding_stor
     assert "severity=High" in link
     second = browser.get("/api/ui/findings" + link)
     assert second.text.count('data-label="Severity"') == 3
+    forged = browser.get("/api/ui/findings?severity=High&continuation=forged")
+    assert forged.status_code == 200 and "next page:" in text(forged) and 'data-label="Severity"' not in forged.text
+    assert "next page:" in text(browser.get("/api/ui/credentials?continuation=forged"))
 
 
 def test_a_finding_page_explains_the_finding_in_text_for_people(browser, seeded):

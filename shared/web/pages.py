@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from shared.finding_facts import finding_facts, history_lines, principal_label
 from shared.names import Named
+from shared.store.keys import InvalidContinuation
 from shared.store.model import STATUSES, FindingChanged, Triage, check_triage_status
 from shared.text import moment, plural, short_id, value_text
 from shared.web.filters import read_credential_filters, read_filters
@@ -158,8 +159,11 @@ def mount_web(app: FastAPI, store: Callable[[], TableFindingStore], options: Web
         filters = read_filters(request.query_params, store(), rule_names())
         items, token = [], None
         if not filters.errors:
-            items, token = store().query_findings(**filters.query, limit=PAGE_SIZE,
-                                                  continuation=request.query_params.get("continuation") or None)
+            try:
+                items, token = store().query_findings(**filters.query, limit=PAGE_SIZE,
+                                                      continuation=request.query_params.get("continuation") or None)
+            except InvalidContinuation as error:
+                filters.errors["next page"] = str(error)
         next_page = f"?{urlencode({**filters.given, 'continuation': token})}" if token else None
         return _page(request, "findings.html", {
             "viewer": person, "filters": filters, "findings": items, "next_page": next_page,
@@ -232,8 +236,11 @@ def mount_web(app: FastAPI, store: Callable[[], TableFindingStore], options: Web
         filters = read_credential_filters(request.query_params)
         items, token, snapshot = [], None, store().inventory_snapshot()
         if not filters.errors:
-            items, token = store().query_credentials(**filters.query, limit=PAGE_SIZE,
-                                                     continuation=request.query_params.get("continuation") or None)
+            try:
+                items, token = store().query_credentials(**filters.query, limit=PAGE_SIZE,
+                                                         continuation=request.query_params.get("continuation") or None)
+            except InvalidContinuation as error:
+                filters.errors["next page"] = str(error)
         next_page = f"?{urlencode({**filters.given, 'continuation': token})}" if token else None
         return _page(request, "credentials.html", {"viewer": person, "filters": filters, "credentials": items,
                                                    "next_page": next_page,
