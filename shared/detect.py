@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from shared.catalog.model import Detection
 from shared.catalog.render import render
@@ -13,6 +13,8 @@ from shared.findings import Finding
 from shared.logsource.base import LogQueryError, LogSource, Row
 from shared.text import fill
 from shared.windows import slices
+
+Window = tuple[datetime, datetime]
 
 
 def run_detection(detection: Detection, source: LogSource, start: datetime, end: datetime,
@@ -82,10 +84,33 @@ def run_catalog(detections: Iterable[Detection], source: LogSource, since: datet
     for detection in detections:
         if progress:
             progress(detection)
+        windows = slices(since, until, detection.frequency)
         try:
-            for start, end in slices(since, until, detection.frequency):
+            for start, end in windows_to_query(detection, source, windows):
                 run.findings.extend(run_detection(detection, source, start, end))
-                run.windows += 1
+            run.windows += len(windows)
         except LogQueryError as error:
             run.errors[detection.id] = str(error)
     return run
+
+
+@runtime_checkable
+class KnowsQuietWindows(Protocol):
+    def windows_with_rows(self, kql: str, ranges: Sequence[Window]) -> list[bool]: ...
+
+    def silent_on_empty_tables(self, kql: str) -> bool: ...
+
+
+def windows_to_query(detection: Detection, source: LogSource, windows: Sequence[Window]) -> list[Window]:
+    """The windows whose answer can differ from "no rows", so a long range over a short log costs what its data
+    does. A window is quiet when no table the query reads has a row from its lookback start to its end (what
+    Log Analytics would let the query see); the query then answers what it answers over empty tables, and a
+    query silent there is skipped. A query that gives rows from nothing (e.g. a `summarize count()` without `by`)
+    runs in every window, and so does every query of a source that cannot tell (Log Analytics)."""
+    if not windows or not isinstance(source, KnowsQuietWindows):
+        return list(windows)
+    kql = render(detection, *windows[0])
+    busy = source.windows_with_rows(kql, [(start - detection.lookback_span, end) for start, end in windows])
+    if all(busy) or not source.silent_on_empty_tables(kql):
+        return list(windows)
+    return [window for window, rows in zip(windows, busy, strict=True) if rows]

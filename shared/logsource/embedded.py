@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from shared.kql.rewrite import rewrite
 from shared.logsource.base import LogQueryError, Row
-from shared.logsource.compiled import CompiledQuery, Schema, compile_query
+from shared.logsource.compiled import CompiledQuery, Schema, compile_query, remember, remembered
 from shared.logsource.database import LoadReport, LogDatabase
 from shared.logsource.values import parse_datetime
 
@@ -48,6 +49,42 @@ class EmbeddedLogSource:
             raise LogQueryError(f"{type(error).__name__}: {error}") from error
         return rows_of(cursor)
 
+    def windows_with_rows(self, kql: str, ranges: Sequence[tuple[datetime, datetime]]) -> list[bool]:
+        """For each [start, end): whether a table the query reads has a row with TimeGenerated in it. One cheap
+        statement for all ranges; a query that reads no table counts as having rows everywhere."""
+        text, window = parameterise_window(kql)
+        sql = self._compile(text, window).sql
+        schema = self._current_schema()
+        tables = [table for table in schema if "." not in table and f'"{table}"' in sql]
+        if not tables or not ranges or any("TimeGenerated" not in schema[table] for table in tables):
+            return [True] * len(ranges)
+        bounds = ", ".join(f"({i}, ?::TIMESTAMP, ?::TIMESTAMP)" for i in range(len(ranges)))
+        present = " OR ".join(f'EXISTS (SELECT 1 FROM "{table}" WHERE "TimeGenerated" >= r.s '
+                              'AND "TimeGenerated" < r.e)' for table in tables)
+        values = [_naive_utc(moment) for start, end in ranges for moment in (start, end)]
+        busy = {i for (i,) in self.database.connection.execute(
+            f"SELECT i FROM (VALUES {bounds}) AS r(i, s, e) WHERE {present}", values).fetchall()}
+        return [i in busy for i in range(len(ranges))]
+
+    def silent_on_empty_tables(self, kql: str) -> bool:
+        """Whether the query gives no rows when its tables hold nothing: run once per compiled query on an empty
+        copy of the database's tables, then kept on disk beside the translation."""
+        text, window = parameterise_window(kql)
+        compiled = self._compile(text, window)
+        silent = remembered("silent", compiled.sql, {})
+        if silent is None:
+            import duckdb_kql
+
+            empty = duckdb_kql.connect()
+            try:
+                for (ddl,) in self.database.connection.execute("SELECT sql FROM duckdb_tables()").fetchall():
+                    empty.execute(ddl)
+                silent = not empty.execute(compiled.sql, compiled.values(window, self.now) or None).fetchall()
+            finally:
+                empty.close()
+            remember("silent", compiled.sql, {}, silent)
+        return silent
+
     def execute(self, text: str, parameters: dict[str, datetime]) -> Any:
         """The DuckDB cursor of a query with declared parameters; duckdb-kql and DuckDB errors propagate."""
         compiled = self._compile(text, parameters)
@@ -73,6 +110,10 @@ class EmbeddedLogSource:
 
             self._schema = (version, schema(self.database.connection))
         return self._schema[1]
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 def parameterise_window(kql: str) -> tuple[str, dict[str, datetime]]:
