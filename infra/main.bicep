@@ -153,6 +153,15 @@ param kustoTimeoutSeconds int = 600
 @description('GRAPH_ENDPOINT for sovereign clouds; empty: the public cloud default of the app.')
 param graphEndpoint string = ''
 
+@description('AZURE_RBAC_SCOPES: comma-separated /subscriptions/<id> and /providers/Microsoft.Management/managementGroups/<name> whose Azure role assignments the posture checks read through Resource Graph; empty: not read.')
+param azureRbacScopes string = ''
+
+@description('AZURE_RESOURCE_MANAGER_ENDPOINT for sovereign clouds; empty: the public cloud default of the app.')
+param azureResourceManagerEndpoint string = ''
+
+@description('Create a custom role with only Microsoft.Authorization/roleAssignments/read and roleDefinitions/read in this subscription and assign it to the app, for AZURE_RBAC_SCOPES. Off by default; for other subscriptions or management groups assign it (or Reader) there.')
+param grantAzureRbacRead bool = false
+
 @description('Send findings and their changes to the custom table WorkloadIdentityFindings_CL in the audited workspace (Sentinel): creates the table, a data collection rule and Monitoring Metrics Publisher on that rule for the app. Off: FINDINGS_INGESTION_ENDPOINT stays empty and nothing is sent.')
 param findingsToWorkspace bool = true
 
@@ -259,6 +268,13 @@ module workbook 'modules/workbook.bicep' = if (findingsToWorkspace) {
   }
 }
 
+module azureRbacRead 'modules/azure-rbac-read.bicep' = if (grantAzureRbacRead) {
+  name: 'azure-rbac-read'
+  params: {
+    functionPrincipalId: identity.outputs.principalId
+  }
+}
+
 module functionApp 'modules/function-app.bicep' = {
   name: 'function-app'
   scope: rg
@@ -284,6 +300,8 @@ module functionApp 'modules/function-app.bicep' = {
     kustoDatabase: kustoDatabase
     kustoTables: kustoTables
     kustoTimeoutSeconds: kustoTimeoutSeconds
+    azureRbacScopes: azureRbacScopes
+    azureResourceManagerEndpoint: azureResourceManagerEndpoint
     ingestionDelayMinutes: ingestionDelayMinutes
     maxLookbackDays: maxLookbackDays
     detectionParameters: detectionParameters

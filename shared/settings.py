@@ -114,6 +114,23 @@ def _table_map(text: str) -> dict[str, str]:
     if not isinstance(value, dict) or not all(isinstance(inner, str) and inner for inner in value.values()):
         raise ValueError('must be a JSON object of table names: {"<Log Analytics table>": "<table in the database>"}')
     return value
+_SUBSCRIPTION_SCOPE = re.compile(r"/subscriptions/([0-9a-fA-F-]{36})", re.I)
+_MANAGEMENT_GROUP_SCOPE = re.compile(r"/providers/Microsoft\.Management/managementGroups/([^/]+)", re.I)
+
+
+def _azure_scopes(text: str) -> tuple[list[str], list[str]]:
+    """(subscription ids, management group names) from comma-separated resource ids."""
+    subscriptions: list[str] = []
+    groups: list[str] = []
+    for item in (part.strip().rstrip("/") for part in text.split(",")):
+        if match := _SUBSCRIPTION_SCOPE.fullmatch(item):
+            subscriptions.append(match.group(1).lower())
+        elif match := _MANAGEMENT_GROUP_SCOPE.fullmatch(item):
+            groups.append(match.group(1))
+        elif item:
+            raise ValueError(f"{item!r} is neither /subscriptions/<id> nor "
+                             "/providers/Microsoft.Management/managementGroups/<name>")
+    return subscriptions, groups
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -130,6 +147,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("KUSTO_TIMEOUT_SECONDS", "Server timeout of one query on that cluster (at most 3600)", "600",
             _positive_int),
     Setting("GRAPH_ENDPOINT", "Microsoft Graph endpoint, for sovereign clouds", "https://graph.microsoft.com"),
+    Setting("AZURE_RBAC_SCOPES", "Subscriptions and management groups whose Azure role assignments the posture "
+            "checks read through Azure Resource Graph, comma-separated resource ids (/subscriptions/<id>, "
+            "/providers/Microsoft.Management/managementGroups/<name>); unset: Azure roles are not read",
+            parse=_azure_scopes),
+    Setting("AZURE_RESOURCE_MANAGER_ENDPOINT", "Azure Resource Manager endpoint (Resource Graph), for sovereign "
+            "clouds", "https://management.azure.com"),
     Setting("AZURE_CLIENT_ID", "Client id of the Function's user-assigned managed identity"),
     Setting("FINDINGS_TABLE_ENDPOINT", "Table service endpoint that stores findings, runs and checkpoints"),
     Setting("FINDINGS_CONNECTION_STRING", "Table Storage connection string (local development, Azurite)",

@@ -317,6 +317,10 @@ def role_assignment_problems(doc: dict[str, Any], where: str) -> list[str]:
             continue
         label = f"{where}: role assignment {name}"
         props = body.get("properties") or {}
+        read_only_problems = custom_read_role_problems(props.get("roleDefinitionId"), doc, label)
+        if read_only_problems is not None:
+            problems += read_only_problems
+            continue
         role_ids = {
             s.lower()
             for s in resolve_strings(props.get("roleDefinitionId"), doc, loop_bindings(entry["config"], doc))
@@ -340,6 +344,27 @@ def role_assignment_problems(doc: dict[str, Any], where: str) -> list[str]:
             if scope_type is not None and scope_type not in allowed_types:
                 problems.append(f"{label}: {role_name} must be scoped to a {' or '.join(allowed_types)}, "
                                 f"not {scope_type}")
+    return problems
+
+
+def custom_read_role_problems(role: Any, doc: dict[str, Any], label: str) -> list[str] | None:
+    """None unless `role` is `<symbol>.id` of a role definition declared in this file. Such a custom role may
+    only read (every action ends in /read, no data actions) and only within the deployment's subscription,
+    where its assignment then sits (no `scope`: reading role assignments needs that scope, not a resource's)."""
+    operands = ((role or {}).get("operator") or {}).get("operands") or {} if isinstance(role, dict) else {}
+    symbol = operands.get("operand_1")
+    definition = next((body for name, entry, body in declared(doc)
+                       if name == symbol and entry["type"] == "Microsoft.Authorization/roleDefinitions"), None)
+    if definition is None or operands.get("operand_2") != "id":
+        return None
+    props = definition.get("properties") or {}
+    actions = [a for p in props.get("permissions") or [] for a in p.get("actions") or []]
+    data = [a for p in props.get("permissions") or [] for a in p.get("dataActions") or []]
+    problems = [f"{label}: custom role {symbol} may do {a}, not only read" for a in actions
+                if not str(a).lower().endswith("/read") or "*" in str(a)]
+    problems += [f"{label}: custom role {symbol} has data actions {data}" for _ in data[:1]]
+    if ((doc.get("globals") or {}).get("scope") or {}).get("value") != "subscription":
+        problems.append(f"{label}: a custom read role belongs in a subscription-scope template")
     return problems
 
 

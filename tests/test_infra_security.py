@@ -311,3 +311,20 @@ def test_graph_grants_are_a_separate_step_and_mail_send_needs_an_explicit_opt_in
     script = (INFRA / "scripts" / "grant-graph-permissions.sh").read_text()
     assert "grant_mail_send=${WIAUDIT_GRANT_MAIL_SEND_IN_ENTRA:-false}" in script
     assert "modules/graph-permissions.bicep" in script
+
+
+def test_the_optional_rbac_read_role_only_reads_role_assignments_and_definitions():
+    doc = parse_file(MODULES / "azure-rbac-read.bicep")
+    (role,) = [body for _name, entry, body in declared(doc)
+               if entry["type"] == "Microsoft.Authorization/roleDefinitions"]
+    (permission,) = role["properties"]["permissions"]
+    assert sorted(permission["actions"]) == ["Microsoft.Authorization/roleAssignments/read",
+                                             "Microsoft.Authorization/roleDefinitions/read"]
+    assert role_assignment_problems(doc, "rbac") == []
+    widened = parse_text((MODULES / "azure-rbac-read.bicep").read_text().replace(
+        "'Microsoft.Authorization/roleDefinitions/read'", "'Microsoft.Authorization/roleAssignments/write'"))
+    assert role_assignment_problems(widened, "rbac") == [
+        "rbac: role assignment assignment: custom role rbacReader may do "
+        "Microsoft.Authorization/roleAssignments/write, not only read"]
+    main = (INFRA / "main.bicep").read_text()
+    assert "param grantAzureRbacRead bool = false" in main and "if (grantAzureRbacRead)" in main

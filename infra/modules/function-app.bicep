@@ -85,6 +85,12 @@ param kustoTimeoutSeconds int = 600
 @description('GRAPH_ENDPOINT: Microsoft Graph endpoint; empty uses the public cloud default of the code.')
 param graphEndpoint string = ''
 
+@description('AZURE_RBAC_SCOPES: scopes whose Azure role assignments are read; empty: not read.')
+param azureRbacScopes string = ''
+
+@description('AZURE_RESOURCE_MANAGER_ENDPOINT: empty uses the public cloud default of the code.')
+param azureResourceManagerEndpoint string = ''
+
 @description('INGESTION_DELAY_MINUTES.')
 param ingestionDelayMinutes int
 
@@ -214,6 +220,8 @@ var productSettings = {
   KUSTO_DATABASE: kustoDatabase
   KUSTO_TABLES: kustoTables
   KUSTO_TIMEOUT_SECONDS: string(kustoTimeoutSeconds)
+  AZURE_RBAC_SCOPES: azureRbacScopes
+  AZURE_RESOURCE_MANAGER_ENDPOINT: azureResourceManagerEndpoint
   AZURE_CLIENT_ID: identityClientId
   FINDINGS_TABLE_ENDPOINT: storageTableEndpoint
   INGESTION_DELAY_MINUTES: string(ingestionDelayMinutes)

@@ -69,6 +69,7 @@ def pipeline_from_settings(environ: Mapping[str, str] | None = None) -> AuditPip
     """Log Analytics (or a Kusto cluster), Microsoft Graph, Table Storage, the configured notifiers and owner
     notices, one credential."""
     from shared.directory.graph import graph_directory_from_settings
+    from shared.directory.resource_graph import azure_roles_from_settings
     from shared.notices.factory import owner_notices_from_settings
     from shared.notify.factory import notifiers_from_settings
     from shared.store.tables import TableFindingStore
@@ -76,7 +77,7 @@ def pipeline_from_settings(environ: Mapping[str, str] | None = None) -> AuditPip
     config = audit_config(environ)
     credential = azure_credential(environ)
     source = log_source_from_settings(credential, environ)
-    directory = graph_directory_from_settings(credential, environ)
+    directory = azure_roles_from_settings(graph_directory_from_settings(credential, environ), credential, environ)
     notifiers = notifiers_from_settings(credential, environ)
     notices = owner_notices_from_settings(credential, environ)
     store = TableFindingStore.from_settings(credential, environ, channels=[n.channel for n in notifiers])

@@ -132,12 +132,25 @@ class DirectoryRole(GraphModel):
     members: list[RoleMember] = Field(default_factory=list)
 
 
+class AzureRoleAssignment(GraphModel):
+    """An Azure role assignment as Azure Resource Graph's `authorizationresources` lists it, with its role's name."""
+
+    id: str = Field(description="The assignment's resource id")
+    principalId: str = Field(description="Object id: a service principal's matches ServicePrincipal.id")
+    principalType: str = "ServicePrincipal"  # ServicePrincipal, User, Group, ForeignGroup, Device
+    roleDefinitionId: str = Field(description="The role definition's GUID")
+    roleName: str = Field("", description="Empty when the definition is out of the scopes read")
+    scope: str = Field(description="/, a management group, a subscription, a resource group or a resource")
+
+
 class DirectorySnapshot(GraphModel):
     tenantId: str
     exportedAt: datetime
     applications: list[Application] = Field(default_factory=list)
     servicePrincipals: list[ServicePrincipal] = Field(default_factory=list)
     directoryRoles: list[DirectoryRole] = Field(default_factory=list)
+    azureRoleAssignments: list[AzureRoleAssignment] = Field(
+        default_factory=list, description="From Azure Resource Graph, when AZURE_RBAC_SCOPES names scopes to read")
 
     @classmethod
     def load(cls, path: Path) -> DirectorySnapshot:

@@ -21,7 +21,7 @@ from shared.catalog.attack import tactics_of, technique_ids
 from shared.catalog.model import Tactic
 from shared.catalog.rule_files import RuleCatalog, RuleFileError, duplicate_ids, parse_rule_file
 from shared.directory.model import DirectorySnapshot
-from shared.posture import application_checks, federation  # noqa: F401  (register their checks)
+from shared.posture import application_checks, azure_role_checks, federation  # noqa: F401  (register their checks)
 from shared.posture.checks import CHECKS
 from shared.posture.usage import MANAGED_IDENTITY_TABLE, SERVICE_PRINCIPAL_TABLE, SignInUsage
 from shared.severity import Severity

@@ -122,7 +122,7 @@ def _snapshot(tenant_id: str, now: datetime, workloads: dict[str, Workload],
         tenantId=tenant_id, exportedAt=now,
         applications=[w.app for w in workloads.values() if w.app is not None],
         servicePrincipals=[*microsoft, *(w.sp for w in workloads.values())],
-        directoryRoles=[role])
+        directoryRoles=[role], azureRoleAssignments=[a for w in workloads.values() for a in w.azure_roles])
 
 
 def _manifest(seed: int, now: datetime, days: int, service_principals: int, scenarios: list[Scenario],

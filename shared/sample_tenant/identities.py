@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from shared.directory.model import (
     Application,
     AppRoleAssignment,
+    AzureRoleAssignment,
     KeyCredential,
     Owner,
     PasswordCredential,
@@ -54,6 +55,7 @@ class Workload:
     secrets: list[str] = field(default_factory=list)
     workflow: str = ""  # resource id of the Logic App whose API connection signs in as this principal
     graph_reads: tuple[str, ...] = ()  # Graph paths it reads each run ({user} is a user's id); default: a few users
+    azure_roles: list[AzureRoleAssignment] = field(default_factory=list)  # its story's Azure role assignments
 
     @property
     def credential(self) -> PasswordCredential | KeyCredential | None:

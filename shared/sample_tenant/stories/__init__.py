@@ -47,6 +47,7 @@ def all_stories() -> tuple[list[Story], list[tuple[str, str, bool]]]:
     """Every story and every workload they act on: (kind, name, certificate?)."""
     from shared.sample_tenant.stories import (
         app_hygiene,
+        azure_roles,
         consent_and_credentials,
         credential_hygiene,
         federation,
@@ -57,6 +58,6 @@ def all_stories() -> tuple[list[Story], list[tuple[str, str, bool]]]:
     )
 
     modules = (first_week, signin_behaviour, consent_and_credentials, credential_hygiene, logic_apps, federation,
-               app_hygiene, graph_activity)
+               app_hygiene, graph_activity, azure_roles)
     return ([story for module in modules for story in module.STORIES],
             [workload for module in modules for workload in module.STORY_WORKLOADS])
