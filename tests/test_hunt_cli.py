@@ -60,7 +60,7 @@ def test_a_folder_runs_on_past_refusals_and_failures(sample_tenant, tmp_path):
         "  AADServicePrincipalSignInLogs\n  | where ResultType != \"0\" and TimeGenerated > ago(1d)\n"
         "  | summarize count() by ServicePrincipalName\n")
     (tmp_path / "b_refused.kql").write_text(
-        "AuditLogs\n| where TimeGenerated > ago(1d)\n| mv-apply t = TargetResources on (where t.type == 'User')\n")
+        "AuditLogs\n| where TimeGenerated > ago(1d)\n| mv-apply t = TargetResources on (summarize n = count())\n")
     (tmp_path / "c_unknown_table.kql").write_text("NoSuchTable | take 1\n")
     (tmp_path / "d_no_query.yaml").write_text("name: only a name\n")
     (tmp_path / "e_refused_function.kql").write_text(

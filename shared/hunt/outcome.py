@@ -81,19 +81,22 @@ def _construct(text: str, error) -> tuple[str, int | None]:
         name = call.group(1)
         return f"{name}()", _find(text, lambda tokens, i: tokens[i].is_name(name) and tokens[i + 1].text == "(")
     if error.construct.endswith("Operator"):
-        found = _operator(text, error.construct.removesuffix("Operator").lower())
+        found = _operator(text, error.construct.removesuffix("Operator").lower(),
+                          error.span.line if error.span is not None else None)
         if found is not None:
             return found
     offset = _offset(text, error.span.line, error.span.column) if error.span is not None else None
     return error.construct, offset
 
 
-def _operator(text: str, wanted: str) -> tuple[str, int] | None:
-    """The first operator after a pipe whose name, without its hyphens, is `wanted` (`mvapply`: mv-apply)."""
+def _operator(text: str, wanted: str, line: int | None) -> tuple[str, int] | None:
+    """The operator after a pipe whose name, without its hyphens, is `wanted` (`mvapply`: mv-apply): the one on
+    `line` (the rewrite layer keeps line numbers), else the first."""
     try:
         tokens = tokenize(text)
     except KqlLexError:
         return None
+    found = []
     for i in range(1, len(tokens)):
         if tokens[i - 1].text != "|" or tokens[i].kind != "name":
             continue
@@ -102,8 +105,9 @@ def _operator(text: str, wanted: str) -> tuple[str, int] | None:
                and tokens[j + 1].start == tokens[j].end and tokens[j + 2].start == tokens[j + 1].end):
             name, j = f"{name}-{tokens[j + 2].text}", j + 2
         if name.replace("-", "").lower() == wanted:
-            return name, tokens[i].start
-    return None
+            found.append((name, tokens[i].start))
+    on_line = [match for match in found if text.count("\n", 0, match[1]) + 1 == line]
+    return (on_line or found or [None])[0]
 
 
 def _find(text: str, matches) -> int | None:

@@ -45,6 +45,12 @@ def rewrite(kql: str, columns: Columns | None = None) -> str:
     raise RuntimeError("query rewriting did not settle")  # a rule that undoes another: a bug here, not in the query
 
 
+def _line_keeping(text: str, start: int, end: int, replacement: str) -> Edit:
+    """An edit that keeps the query's line count, so the engine's line numbers still point at the lines written."""
+    missing = text.count("\n", start, end) - replacement.count("\n")
+    return Edit(start, end, replacement + "\n" * max(missing, 0))
+
+
 def _apply(text: str, edits: list[Edit]) -> str:
     for edit in sorted(edits, key=lambda e: e.start, reverse=True):
         text = text[:edit.start] + edit.text + text[edit.end:]
@@ -163,7 +169,7 @@ def project_reorder(text: str, tokens: list[Token], columns: Columns | None) -> 
         first = [name for pattern in patterns for name in available if fnmatch.fnmatchcase(name, pattern)]
         ordered = list(dict.fromkeys(first + available))
         listing = ", ".join(_column(name) for name in ordered)
-        return [Edit(tokens[index].start, tokens[end - 1].end, f"project {listing}")]
+        return [_line_keeping(text, tokens[index].start, tokens[end - 1].end, f"project {listing}")]
     return []
 
 
@@ -201,9 +207,85 @@ def _reorder_patterns(tokens: list[Token], first: int, end: int) -> list[str] | 
     return patterns if all(patterns) else None
 
 
+def mv_apply(text: str, tokens: list[Token], columns: Columns | None) -> list[Edit]:
+    """`| mv-apply X = Arr on (where P | extend a = E)`: Kusto expands each record with mv-expand, runs the
+    sub-query on the sub-table and unions the results. When the sub-query is only `where` and `extend` (row by
+    row, so a sub-table at a time changes nothing), that is `| mv-expand X = Arr | where P | extend a = E`;
+    Microsoft's Kusto parser gives both the same output columns, also when X or `a` already exists.
+    `summarize`, `top`, `to typeof()`, `with_itemindex`, `limit` and several arrays stay refused."""
+    for index in (i for i in range(1, len(tokens) - 3) if tokens[i - 1].text == "|" and _is_mv_apply(tokens, i)):
+        shape = _mv_apply_shape(text, tokens, index)
+        if shape is None:
+            continue
+        name, array, opening = shape
+        closing_paren = closing(tokens, opening)
+        body = text[tokens[opening].end:tokens[closing_paren].start].strip()
+        expansion = f"mv-expand {_column(name)} = {array}" if name != array else f"mv-expand {_column(name)}"
+        return [_line_keeping(text, tokens[index].start, tokens[closing_paren].end, f"{expansion} | {body}")]
+    return []
+
+
+def _is_mv_apply(tokens: list[Token], i: int) -> bool:
+    return (tokens[i].is_name("mv") and tokens[i + 1].text == "-" and tokens[i + 2].is_name("apply")
+            and tokens[i + 1].start == tokens[i].end and tokens[i + 2].start == tokens[i + 1].end)
+
+
+def _mv_apply_shape(text: str, tokens: list[Token], index: int) -> tuple[str, str, int] | None:
+    """(item name, array column or expression text, index of the sub-query's `(`), or None for a form this rule
+    does not rewrite."""
+    first = index + 3
+    on = first
+    while on < len(tokens) and not tokens[on].is_name("on"):
+        if tokens[on].text in ("(", "["):
+            on = closing(tokens, on) + 1
+            continue
+        if tokens[on].text in (",", "|", ";", ")") or tokens[on].is_name("to", "with_itemindex", "limit"):
+            return None
+        on += 1
+    if on >= len(tokens) or on + 1 >= len(tokens) or tokens[on + 1].text != "(":
+        return None
+    named = on - first > 2 and tokens[first].kind == "name" and tokens[first + 1].text == "="
+    expression = (first + 2 if named else first, on)
+    if expression[1] - expression[0] < 1:
+        return None
+    array = _source(text, tokens, *expression)
+    name = tokens[first].text if named else array
+    if not named and not (expression[1] - expression[0] == 1 and tokens[expression[0]].kind == "name"):
+        return None  # Kusto gives an unnamed expression a random name
+    return (name, array, on + 1) if _row_wise(tokens, on + 1) else None
+
+
+def _row_wise(tokens: list[Token], opening: int) -> bool:
+    """Whether the sub-query in the brackets at `opening` is only `where` and `extend` with named columns."""
+    end = closing(tokens, opening)
+    index = opening + 1
+    expecting_operator, expecting_name, operator = True, False, ""
+    if index == end:
+        return False
+    while index < end:
+        token = tokens[index]
+        if expecting_operator:
+            if not token.is_name("where", "extend"):
+                return False
+            operator, expecting_operator, expecting_name = token.text, False, True
+        elif token.text in ("(", "["):
+            index = closing(tokens, index) + 1
+            continue
+        elif token.text == "|":
+            expecting_operator = True
+        elif token.text == ",":
+            expecting_name = True
+        elif operator == "extend" and expecting_name:
+            if token.kind != "name" or tokens[index + 1].text != "=":
+                return False  # an unnamed extend: Kusto invents its name
+            expecting_name = False
+        index += 1
+    return True
+
+
 def _column(name: str) -> str:
     return name if name.isidentifier() else "['" + name.replace("\\", "\\\\").replace("'", "\\'") + "']"
 
 
 RULES: list[Rule] = [deprecated_aliases, member_bracket_paths, join_and_keys, split_at_index, ipv4_is_private,
-                     project_reorder]
+                     project_reorder, mv_apply]
