@@ -71,7 +71,9 @@ def restrict(source: EmbeddedLogSource, since: datetime | None, now: datetime) -
     """Keep the rows from `since` to `now` (a Log Analytics query's time range); whether any row is left."""
     connection = source.database.connection
     left = 0
-    for (table,) in connection.execute("SELECT table_name FROM information_schema.tables").fetchall():
+    log_tables = connection.execute("SELECT table_name FROM information_schema.columns "
+                                    "WHERE column_name = 'TimeGenerated'").fetchall()
+    for (table,) in log_tables:
         connection.execute(f'DELETE FROM "{table}" WHERE TimeGenerated > ? OR TimeGenerated < ?',
                            [now, since or datetime.min.replace(tzinfo=now.tzinfo)])
         left += connection.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
