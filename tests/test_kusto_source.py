@@ -153,3 +153,24 @@ def test_run_and_the_function_read_the_cluster_when_it_is_set(credential):
     assert isinstance(log_source_from_settings(credential, cluster), KustoSource)
     del cluster["KUSTO_CLUSTER_URL"]
     assert isinstance(log_source_from_settings(credential, cluster), LogAnalyticsSource)
+
+
+def test_detect_reads_a_cluster_instead_of_a_folder(cluster, token_server, monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from shared.cli import app
+
+    for name, value in token_server.environ.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("KUSTO_TABLES", json.dumps(MAPPED))
+    runner = CliRunner()
+    window = ["--now", SAMPLE_NOW.isoformat(), "--since", (SAMPLE_NOW - timedelta(hours=6)).isoformat()]
+    result = runner.invoke(app, ["detect", "--kusto-cluster", cluster.url, "--kusto-database", cluster.database,
+                                 "--json", *window])
+    assert result.exit_code == 0, result.output
+    assert '"detection_id"' in result.output  # findings, as JSON
+    assert "detections evaluated: every table they read had rows" in result.output  # the mapped table counted
+    both = runner.invoke(app, ["detect", "--logs", str(tmp_path), "--kusto-cluster", cluster.url, *window])
+    assert both.exit_code == 2 and "not both" in both.output
+    neither = runner.invoke(app, ["detect", *window])
+    assert neither.exit_code == 2 and "--kusto-cluster" in neither.output

@@ -70,6 +70,7 @@ def pipeline_from_settings(environ: Mapping[str, str] | None = None) -> AuditPip
     notices, one credential."""
     from shared.directory.graph import graph_directory_from_settings
     from shared.directory.resource_graph import azure_roles_from_settings
+    from shared.export.ingestion import sink_from_settings
     from shared.notices.factory import owner_notices_from_settings
     from shared.notify.factory import notifiers_from_settings
     from shared.store.tables import TableFindingStore
@@ -80,8 +81,9 @@ def pipeline_from_settings(environ: Mapping[str, str] | None = None) -> AuditPip
     directory = azure_roles_from_settings(graph_directory_from_settings(credential, environ), credential, environ)
     notifiers = notifiers_from_settings(credential, environ)
     notices = owner_notices_from_settings(credential, environ)
+    export = sink_from_settings(credential, environ)
     store = TableFindingStore.from_settings(credential, environ, channels=[n.channel for n in notifiers])
     store.ensure_tables()
     return AuditPipeline(list(load_catalog()), source, directory, store, notifiers,
                          clock=lambda: datetime.now(UTC), config=config, suppressions=configured_suppressions(environ),
-                         notices=notices)
+                         notices=notices, export=export)

@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.audit.lease import AuditLease, LeaseLost, wall_clock
 from shared.audit.plan import plan_windows, skipped_windows
@@ -43,6 +43,9 @@ from shared.store.tables import TableFindingStore
 from shared.suppressions.digest import expired_section
 from shared.suppressions.load import Suppressions
 from shared.text import duration, join_list, moment, plural
+
+if TYPE_CHECKING:
+    from shared.export.ingestion import LogsIngestionSink
 
 SKIPPED = "skipped:"  # run.errors key prefix: windows of a detection that MAX_LOOKBACK_DAYS left unaudited
 
@@ -82,7 +85,8 @@ class AuditPipeline:
                  store: TableFindingStore, notifiers: Sequence[Notifier], clock: Callable[[], datetime],
                  config: AuditConfig = AuditConfig(), progress: Callable[[str], None] = lambda message: None,
                  checks: Sequence[PostureCheck] | None = None, suppressions: Suppressions | None = None,
-                 lease_clock: Callable[[], datetime] = wall_clock, notices: OwnerNotices | None = None) -> None:
+                 lease_clock: Callable[[], datetime] = wall_clock, notices: OwnerNotices | None = None,
+                 export: LogsIngestionSink | None = None) -> None:
         self.detections = detections
         self.source = source
         self.directory = directory
@@ -96,6 +100,7 @@ class AuditPipeline:
         self._lease: AuditLease | None = None
         self.suppressions = suppressions or Suppressions()
         self.notices = notices  # owner notices; None: off
+        self.export = export  # findings and their changes into Log Analytics; None: off
 
     def run(self, trigger: str = "timer") -> AuditOutcome:
         """One audit. AuditAlreadyRunning (nothing done) if another run holds the lease. Once the lease is taken
@@ -125,6 +130,7 @@ class AuditPipeline:
             states = self.store.finding_states()
             run.open_findings = open_counts(states)
             outcome.notified = self._notify(run, now, states, hygiene, unowned)
+            self._export(run)
             run.status = "partial" if run.errors else "succeeded"
         except BaseException as error:
             failure = error
@@ -314,6 +320,22 @@ class AuditPipeline:
         run.errors.update(result.errors)
         outcome.noticed = result.sent
         return result.unowned
+
+    def _export(self, run: RunRecord) -> None:
+        """Send the changes Log Analytics has not accepted yet (this run's and any a failed delivery left)."""
+        if self.export is None:
+            return
+        from shared.export.deliver import deliver_changes
+
+        try:
+            report = deliver_changes(self.store, self.export)
+        except Exception as error:  # a failed delivery leaves the changes pending; the audit itself stands
+            run.errors["findings export"] = f"{type(error).__name__}: {error}"
+            return
+        self.progress(f"{plural(report.sent, 'finding change')} sent to Log Analytics")
+        if report.pending:
+            run.errors["findings export"] = (f"{plural(report.pending, 'finding change')} not accepted by Log "
+                                             f"Analytics, kept for the next run: {report.reason}")
 
     def _notify(self, run: RunRecord, now: datetime, states: dict[str, FindingState],
                 hygiene: CredentialHygiene | None = None, unowned: Sequence[Unnotified] = ()) -> dict[str, int]:

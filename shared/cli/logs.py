@@ -15,10 +15,12 @@ from shared.cli import exit_codes
 from shared.cli.common import console, errors, existing_folder, friendly_errors, parse_moment, utc_now
 from shared.cli.coverage_view import print_coverage
 from shared.cli.findings_view import print_findings, print_suppressed, rows_of_findings
+from shared.cli.kusto_options import KUSTO_CLUSTER, KUSTO_DATABASE, chosen_kusto_source
 from shared.coverage import Coverage
 from shared.detect import CatalogRun, run_catalog
 from shared.directory.port import SnapshotFileDirectory
 from shared.identities import directory_identities, log_identities, resolve_identity
+from shared.logsource.base import LogSource
 from shared.logsource.coverage import detection_requirement, measure_coverage
 from shared.logsource.database import LoadReport, LogDatabase, log_files_of
 from shared.logsource.embedded import EmbeddedLogSource
@@ -30,6 +32,8 @@ from shared.trail_logicapp import logic_app_links, summary, trail_events
 from shared.windows import slices
 
 LOGS = typer.Option(..., "--logs", help="Folder of log files: Log Analytics exports, Parquet or raw diagnostic JSON")
+OPTIONAL_LOGS = typer.Option(None, "--logs", help="Folder of log files: Log Analytics exports, Parquet or raw "
+                             "diagnostic JSON (or --kusto-cluster)")
 NOW = typer.Option(None, "--now", help="The audit's 'now' (UTC); default: the current time")
 SINCE = typer.Option(None, "--since", help="Start of the audited range (UTC); default: a day before --now")
 SUPPRESSIONS = typer.Option(None, "--suppressions", help="Folder of suppression files; default: SUPPRESSIONS_PATH "
@@ -81,7 +85,7 @@ def describe_load(report: LoadReport) -> None:
             errors.print(f"  ... and {len(report.unmatched) - MAX_PROBLEMS_SHOWN} more")
 
 
-def folder_coverage(catalog: Catalog, source: EmbeddedLogSource, since: datetime, now: datetime) -> Coverage:
+def folder_coverage(catalog: Catalog, source: LogSource, since: datetime, now: datetime) -> Coverage:
     requirements = [detection_requirement(detection, slices(since, now, detection.frequency))
                     for detection in catalog]
     coverage = measure_coverage(source, requirements)
@@ -89,7 +93,7 @@ def folder_coverage(catalog: Catalog, source: EmbeddedLogSource, since: datetime
     return coverage
 
 
-def audit_catalog(catalog: Catalog, source: EmbeddedLogSource, since: datetime, now: datetime) -> CatalogRun:
+def audit_catalog(catalog: Catalog, source: LogSource, since: datetime, now: datetime) -> CatalogRun:
     with Progress(console=errors, transient=True) as progress:
         task = progress.add_task("detections", total=len(catalog))
         run = run_catalog(catalog, source, since, now,
@@ -99,12 +103,14 @@ def audit_catalog(catalog: Catalog, source: EmbeddedLogSource, since: datetime, 
     return run
 
 
-def detect(logs: Path = LOGS, now: str | None = NOW, since: str | None = SINCE,
+def detect(logs: Path | None = OPTIONAL_LOGS, now: str | None = NOW, since: str | None = SINCE,
            suppressions: Path | None = SUPPRESSIONS,
-           as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON")) -> None:
-    """Run the whole detection catalog over a folder of logs and print the findings and the coverage (rows per
-    table in the range; detections whose tables had no rows are "not evaluated", never "0 findings")."""
-    existing_folder(logs, "--logs")
+           as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON"),
+           kusto_cluster: str | None = KUSTO_CLUSTER, kusto_database: str | None = KUSTO_DATABASE) -> None:
+    """Run the whole detection catalog over a folder of logs (or a Kusto database) and print the findings and the
+    coverage (rows per table in the range; detections whose tables had no rows are "not evaluated", never
+    "0 findings")."""
+    cluster_source = chosen_kusto_source(logs, kusto_cluster, kusto_database)
     until = parse_moment(now, "--now") or utc_now()
     start = parse_moment(since, "--since") or until - timedelta(days=1)
     if start >= until:
@@ -114,11 +120,12 @@ def detect(logs: Path = LOGS, now: str | None = NOW, since: str | None = SINCE,
         known_good = configured_suppressions(folder=existing_folder(suppressions, "--suppressions")
                                              if suppressions else None)
         catalog = load_catalog()
-        source = load_logs(logs, until)
+        source = cluster_source or load_logs(logs, until)
         coverage = folder_coverage(catalog, source, start, until)
         if not coverage.has_data:
             print_coverage(coverage, report_to)
-            errors.print(f"[red]nothing evaluated:[/] no known log table in {logs} has rows from {moment(start)} "
+            where = f"database {kusto_database} of {kusto_cluster}" if cluster_source else str(logs)
+            errors.print(f"[red]nothing evaluated:[/] no known log table in {where} has rows from {moment(start)} "
                          f"to {moment(until)}; check the folder and --since/--now")
             raise typer.Exit(exit_codes.NO_DATA)
         run = audit_catalog(catalog, source, start, until)

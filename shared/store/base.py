@@ -23,12 +23,14 @@ SECRET_KEY = ("secret", "continuation")
 class StoreBase:
     """Table clients and helpers; see tables.TableFindingStore for the whole store."""
 
-    def __init__(self, service: TableServiceClient, prefix: str = "wiaudit", channels: Sequence[str] = ()) -> None:
+    def __init__(self, service: TableServiceClient, prefix: str = "wiaudit", channels: Sequence[str] = (),
+                 export_changes: bool = False) -> None:
         if not TABLE_PREFIX.fullmatch(prefix):
             raise ValueError(f"table prefix {prefix!r} must be 2-51 letters/digits starting with a letter")
         self.service = service
         self.prefix = prefix
         self.channels = tuple(channels)
+        self.export_changes = export_changes  # queue every change of a finding for Log Analytics (exports.py)
         self.transactions = TransactionLog()
         self.findings = service.get_table_client(f"{prefix}findings")
         self.index = service.get_table_client(f"{prefix}index")

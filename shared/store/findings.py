@@ -21,8 +21,8 @@ from typing import Any
 from azure.core import MatchConditions
 from azure.data.tables import TableEntity, UpdateMode
 
+from shared.export.records import Change
 from shared.findings import Finding
-from shared.store.base import StoreBase
 from shared.store.batch import Operation, delete, submit
 from shared.store.codec import (
     etag_version,
@@ -33,6 +33,7 @@ from shared.store.codec import (
     occurrence_key,
     shard,
 )
+from shared.store.exports import ChangeExports, change_of
 from shared.store.history import apply_suppression, apply_triage, reopen_on_recurrence
 from shared.store.keys import utc
 from shared.store.model import FindingChanged, StoredFinding, Triage, UpsertResult
@@ -61,6 +62,11 @@ class _Plan:
     stored: StoredFinding | None = None
     operations: list[Operation] = field(default_factory=list)
     old_index: set[tuple[str, str]] = field(default_factory=set)
+    run_id: str = ""
+
+
+# what a stored plan is, as a row of WorkloadIdentityFindings_CL says it (shared/export/records.py)
+_CHANGES: dict[str, Change] = {"new": "new", "suppressed": "new", "reopened": "recurred", "recurring": "updated"}
 
 
 def _min(*values: datetime | None) -> datetime | None:
@@ -73,7 +79,7 @@ def _max(*values: datetime | None) -> datetime | None:
     return max(present) if present else None
 
 
-class FindingWrites(StoreBase):
+class FindingWrites(ChangeExports):
     def get_finding(self, finding_id: str) -> StoredFinding | None:
         entity = self._get(self.findings, shard(finding_id), finding_id) if finding_id else None
         return finding_from_entity(entity) if entity is not None and entity.get("kind") == "finding" else None
@@ -164,13 +170,15 @@ class FindingWrites(StoreBase):
                 "PartitionKey": shard(finding_id), "RowKey": occurrence_key(finding), "kind": "occurrence",
                 "id": finding_id, "window_start": finding.window_start, "window_end": finding.window_end,
                 "run_id": run_id, "detected": now}, {"mode": UpdateMode.REPLACE}))
-        return _Plan(finding_id, kind, stored, operations, old_index)
+        return _Plan(finding_id, kind, stored, operations, old_index, run_id)
 
     def _write(self, plans: list[_Plan]) -> tuple[set[str], int]:
         """Write the planned changes in the crash-safe order; returns (ids that hit a conflict, transactions)."""
         changed = [plan for plan in plans if plan.stored is not None]
         new = [plan.id for plan in changed if plan.kind in ("new", "reopened")]
         transactions = sum(enqueue(self.outbox, channel, new, self.transactions) for channel in self.channels)
+        transactions += self.record_changes([change_of(plan.stored, _CHANGES[plan.kind], plan.stored.last_detected,
+                                                       run_id=plan.run_id) for plan in changed])
         upserts = [(plan.id, [("upsert", row, {"mode": UpdateMode.REPLACE})]) for plan in changed
                    for row in index_rows(plan.stored)]
         transactions += submit(self.index, upserts, self.transactions)[0]
@@ -202,6 +210,7 @@ class FindingWrites(StoreBase):
             updated = apply_triage(previous, change, now)
             if updated is None:
                 return previous
+            self.record_changes([change_of(updated, "triage", now, by=change.by, comment=change.comment or "")])
             written = self._replace_finding(previous, updated, entity.metadata["etag"])
             if written is not None:
                 return updated.model_copy(update={"version": etag_version(written["etag"])})

@@ -9,7 +9,8 @@ Tables (all named `<prefix><name>`; the prefix lets tests and tenants share an a
 - index: PartitionKey `s~<status>`, `v~<severity>`, `d~<detection>`, `p~<principal id or
   name, lower case>`; RowKey `<inverted last_detected>_<id>` (newest first); holds the id and
   the filter fields. One row per finding per index partition it belongs in.
-- outbox: PartitionKey `o~<channel>`, RowKey `f~<finding id>`: what a channel has yet to announce.
+- outbox: PartitionKey `o~<channel>`, RowKey `f~<finding id>`: what a channel has yet to announce;
+  PartitionKey `x~loganalytics`: the changes Log Analytics has yet to accept (exports.py).
 - runs: PartitionKey `id` (RowKey from the run id) and `started` (RowKey
   `<inverted start>_<run key>`): each run record twice, by id and newest first.
 - credentials: the latest credential inventory, one snapshot partition (see credentials.py).
@@ -35,6 +36,7 @@ from shared.settings import SettingsError, read_setting, require_setting
 from shared.store.credentials import CredentialInventory
 from shared.store.digests import DigestRecords
 from shared.store.enrichment import LateEnrichment
+from shared.store.exports import ChangeExports
 from shared.store.notices import NoticeLog
 from shared.store.outbox import Outbox
 from shared.store.query import FindingQueries
@@ -42,22 +44,26 @@ from shared.store.runs import RunsAndLeases
 
 
 class TableFindingStore(FindingQueries, RunsAndLeases, Outbox, CredentialInventory, DigestRecords, LateEnrichment,
-                        NoticeLog):
+                        NoticeLog, ChangeExports):
     """Findings, runs, checkpoints, leases and the notification outbox in Table Storage.
 
-    `channels` are the notification channels a new finding is queued for when first stored.
+    `channels` are the notification channels a new finding is queued for when first stored. `export_changes`
+    queues every change of a finding for Log Analytics (exports.py).
     Call ensure_tables() once before use (it is idempotent).
     """
 
-    def __init__(self, service: TableServiceClient, prefix: str = "wiaudit", channels: Sequence[str] = ()) -> None:
-        super().__init__(service, prefix, channels)
+    def __init__(self, service: TableServiceClient, prefix: str = "wiaudit", channels: Sequence[str] = (),
+                 export_changes: bool = False) -> None:
+        super().__init__(service, prefix, channels, export_changes)
 
     @classmethod
     def from_settings(cls, credential: Any, environ: Mapping[str, str] | None = None, *, prefix: str = "wiaudit",
                       channels: Sequence[str] = ()) -> TableFindingStore:
         """FINDINGS_CONNECTION_STRING (Azurite, local) if set, else FINDINGS_TABLE_ENDPOINT with `credential`.
 
-        In Azure the credential is the Function's managed identity: no account keys.
+        In Azure the credential is the Function's managed identity: no account keys. Changes of findings (the
+        audit's and the analysts' triage through the API or the CLI) are queued for Log Analytics when
+        FINDINGS_INGESTION_ENDPOINT is set; the next audit sends them.
         """
         connection_string = read_setting("FINDINGS_CONNECTION_STRING", environ)
         if connection_string:
@@ -67,4 +73,5 @@ class TableFindingStore(FindingQueries, RunsAndLeases, Outbox, CredentialInvento
             if credential is None:
                 raise SettingsError("FINDINGS_TABLE_ENDPOINT needs a credential (the managed identity)")
             service = TableServiceClient(endpoint=endpoint, credential=credential)
-        return cls(service, prefix=prefix, channels=channels)
+        return cls(service, prefix=prefix, channels=channels,
+                   export_changes=bool(read_setting("FINDINGS_INGESTION_ENDPOINT", environ)))

@@ -1,0 +1,1 @@
+"""Findings and their changes into Log Analytics (the WorkloadIdentityFindings_CL table)."""
