@@ -142,6 +142,9 @@ param kustoClusterUrl string = ''
 @description('KUSTO_DATABASE: the database of that cluster that holds the logs.')
 param kustoDatabase string = ''
 
+@description('Resource id of that Azure Data Explorer database (/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.Kusto/clusters/<cluster>/databases/<db>): the app gets the Viewer role on it, nothing else. Empty (default): no role assignment (a Fabric Eventhouse is granted in Fabric).')
+param kustoDatabaseResourceId string = ''
+
 @description('KUSTO_TABLES: JSON map of Log Analytics table names to the names of the tables in that database, e.g. {"AADServicePrincipalSignInLogs": "SpSignIns"}.')
 param kustoTables string = '{}'
 
@@ -241,6 +244,20 @@ module workspaceAccess 'modules/workspace-access.bicep' = {
   params: {
     workspaceName: workspaceName
     functionPrincipalId: identity.outputs.principalId
+  }
+}
+
+// /subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.Kusto/clusters/<cluster>/databases/<db>
+var kustoIdParts = split(kustoDatabaseResourceId, '/')
+
+// Viewer on the one Azure Data Explorer database the logs are read from, when one is named.
+module kustoViewer 'modules/kusto-viewer.bicep' = if (!empty(kustoDatabaseResourceId)) {
+  name: 'kusto-viewer-${resourceToken}'
+  scope: resourceGroup(kustoIdParts[2], kustoIdParts[4])
+  params: {
+    clusterName: kustoIdParts[8]
+    databaseName: kustoIdParts[10]
+    functionClientId: identity.outputs.clientId
   }
 }
 
