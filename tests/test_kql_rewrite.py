@@ -200,3 +200,8 @@ def test_mv_apply_onto_an_existing_column_replaces_it_as_mv_expand_does(source):
     assert rows == [{"Id": {"type": "User", "id": "u1"}}, {"Id": {"type": "User", "id": "u2"}}]
     with pytest.raises(LogQueryError, match="unsupported KQL construct 'MvapplyOperator'"):
         run(source, TARGETS + "| mv-apply t = Targets to typeof(string) on (where isnotempty(t))")
+
+
+def test_many_constructs_all_get_rewritten():
+    kql = "print " + ", ".join(f"c{i} = split('a_b', '_', 1)" for i in range(150))
+    assert rewrite(kql).count("array_slice(split('a_b', '_'), 1, 1)") == 150

@@ -33,7 +33,7 @@ def rewrite(kql: str, columns: Columns | None = None) -> str:
     """`kql` with every construct a rule knows rewritten; `columns` answers the rules that need the input's
     columns (project-reorder). Without it those constructs stay as they are."""
     text = kql
-    for _ in range(100):
+    for _ in range(4 * len(tokenize(kql)) + 1):  # every pass rewrites at least one construct
         tokens = tokenize(text)
         for rule in RULES:
             edits = rule(text, tokens, columns)
