@@ -141,7 +141,7 @@ def test_offline_from_a_sample_tenant_lists_the_directorys_credentials(tenant):
     held = sum(len(app.get("passwordCredentials", [])) + len(app.get("keyCredentials", []))
                + len(app.get("federatedIdentityCredentials", [])) for app in snapshot["applications"])
     held += sum(len(sp.get("passwordCredentials", [])) + len(sp.get("keyCredentials", []))
-                for sp in snapshot["servicePrincipals"])
+                + len(sp.get("federatedIdentityCredentials", [])) for sp in snapshot["servicePrincipals"])
     result = invoke("--tenant", str(tenant), "--csv")
     assert result.exit_code == 0, result.output
     rows = parse_csv(result.stdout)

@@ -214,4 +214,5 @@ def test_the_audit_stores_the_inventory_and_the_digest_carries_its_hygiene(findi
     (digest,) = teams.digests
     assert digest.hygiene is not None and digest.hygiene.taken_at == outcome.inventory_taken_at
     assert digest.hygiene.credentials == len(outcome.inventory)  # the whole inventory, as wiaudit credentials shows
-    assert digest.hygiene.managed_by_azure == sum(r.principal_type == "managed identity" for r in outcome.inventory)
+    assert digest.hygiene.managed_by_azure == sum(r.principal_type == "managed identity" and r.type != "federated"
+                                                  for r in outcome.inventory)

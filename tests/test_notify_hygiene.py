@@ -129,3 +129,12 @@ def test_managed_identities_own_certificates_are_left_out():
     hygiene = credential_hygiene([managed, make_record(2, end_days=-1)], NOW)
     assert hygiene.credentials == 2 and hygiene.managed_by_azure == 1  # counted, as `wiaudit credentials` lists it
     assert names(hygiene.expired) == ["app-2"] and hygiene.unused.count == 0  # but in no group
+
+
+def test_a_federated_credential_on_a_user_assigned_identity_is_someones_not_azures():
+    managed = make_record(1, end_days=None, used_days_ago=None, principal_type="managed identity", type="federated",
+                          held_on="servicePrincipal", start=None, lifetime_days=None)
+    certificate = make_record(2, end_days=50, principal_type="managed identity", type="certificate")
+    hygiene = credential_hygiene([managed, certificate], NOW)
+    assert hygiene.credentials == 2 and hygiene.managed_by_azure == 1
+    assert names(hygiene.unused) == ["app-1"]  # never used, and the logs reach back: an owner should look

@@ -134,8 +134,9 @@ def _usage_unknown(record: CredentialRecord, now: datetime, horizon: datetime) -
 
 
 def owner_managed(records: Iterable[CredentialRecord]) -> list[CredentialRecord]:
-    """The credentials owners look after: all but managed identities' own, which Azure creates and rotates."""
-    return [record for record in records if record.principal_type != "managed identity"]
+    """The credentials owners look after: all but managed identities' own certificates, which Azure creates and
+    rotates (a federated credential on a user-assigned identity is someone's, not Azure's)."""
+    return [record for record in records if record.principal_type != "managed identity" or record.type == "federated"]
 
 
 def _over_long(record: CredentialRecord, thresholds: HygieneThresholds) -> bool:
