@@ -68,13 +68,18 @@ def hunt(target: str = typer.Argument("-", help="KQL text, a .kql file, a Sentin
 
 
 def restrict(source: EmbeddedLogSource, since: datetime | None, now: datetime) -> bool:
-    """Keep the rows from `since` to `now` (a Log Analytics query's time range); whether any row is left."""
+    """Keep the rows from `since` to `now` (a Log Analytics query's time range); whether any row is left.
+
+    The loaded copy of the folder is shared by later commands and opened read-only: each table is shadowed by a
+    temporary one holding the range (a bare table name finds the temporary table first)."""
     connection = source.database.connection
     left = 0
-    log_tables = connection.execute("SELECT table_name FROM information_schema.columns "
-                                    "WHERE column_name = 'TimeGenerated'").fetchall()
+    log_tables = connection.execute("SELECT DISTINCT table_name FROM information_schema.columns "
+                                    "WHERE column_name = 'TimeGenerated' AND table_catalog = current_database() "
+                                    "ORDER BY table_name").fetchall()
     for (table,) in log_tables:
-        connection.execute(f'DELETE FROM "{table}" WHERE TimeGenerated > ? OR TimeGenerated < ?',
+        connection.execute(f'CREATE OR REPLACE TEMP TABLE "{table}" AS SELECT * FROM main."{table}" '
+                           "WHERE NOT coalesce(TimeGenerated > ? OR TimeGenerated < ?, false)",
                            [now, since or datetime.min.replace(tzinfo=now.tzinfo)])
         left += connection.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
     return left > 0

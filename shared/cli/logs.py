@@ -20,10 +20,12 @@ from shared.coverage import Coverage
 from shared.detect import CatalogRun, run_catalog
 from shared.directory.port import SnapshotFileDirectory
 from shared.identities import directory_identities, log_identities, resolve_identity
+from shared.local.home import local_home
 from shared.logsource.base import LogSource
 from shared.logsource.coverage import detection_requirement, measure_coverage
-from shared.logsource.database import LoadReport, LogDatabase, log_files_of
+from shared.logsource.database import LoadProblem, LoadReport, log_files_of
 from shared.logsource.embedded import EmbeddedLogSource
+from shared.logsource.loaded_copy import load_once
 from shared.settings import BY_NAME, read_setting
 from shared.suppressions.load import configured_suppressions
 from shared.text import moment, plural
@@ -48,23 +50,29 @@ def register(app: typer.Typer) -> None:
 
 
 def load_logs(folder: Path, now: datetime) -> EmbeddedLogSource:
-    """Load a folder with a progress bar of files and bytes; report bad records by file and line and unreadable
-    files by name, never drop them silently."""
-    database = LogDatabase()
+    return load_logs_reported(folder, now)[0]
+
+
+def load_logs_reported(folder: Path, now: datetime) -> tuple[EmbeddedLogSource, LoadReport]:
+    """The folder's logs, loaded once and reused while no file changes (the loaded copy under the local home), with
+    a progress bar of files and bytes; bad records are reported by file and line and unreadable files by name."""
     files = log_files_of(folder)
     done = iter(range(1, len(files) + 1))
     with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
                   console=errors, transient=True) as progress:
         task = progress.add_task("loading logs", total=sum(path.stat().st_size for path, _ in files))
-        report = database.load_folder(folder, progress=lambda path, size: progress.update(
+        loaded = load_once(folder, local_home() / "logs", progress=lambda path, size: progress.update(
             task, description=f"file {next(done)} of {len(files)}: {path.name}", advance=size))
-    describe_load(report)
-    return EmbeddedLogSource(database, now)
+    if loaded.reused:
+        errors.print(f"using the loaded copy of {plural(loaded.report.files, 'file')} from {folder} (loaded "
+                     f"{moment(loaded.loaded_at)}; a changed, added or removed file loads the folder again)")
+    describe_load(loaded.report)
+    return EmbeddedLogSource(loaded.database, now), loaded.report
 
 
 def describe_load(report: LoadReport) -> None:
     loaded = ", ".join(f"{table} {count:,}" for table, count in sorted(report.rows.items())) or "no rows"
-    errors.print(f"loaded {report.files} files: {loaded}")
+    errors.print(f"loaded {plural(report.files, 'file')}: {loaded}")
     if report.unreadable:
         errors.print(f"[yellow]{plural(len(report.unreadable), 'file')} could not be read and "
                      f"{'was' if len(report.unreadable) == 1 else 'were'} skipped (see below)[/]")
@@ -120,7 +128,7 @@ def detect(logs: Path | None = OPTIONAL_LOGS, now: str | None = NOW, since: str 
         known_good = configured_suppressions(folder=existing_folder(suppressions, "--suppressions")
                                              if suppressions else None)
         catalog = load_catalog()
-        source = cluster_source or load_logs(logs, until)
+        source, problems = (cluster_source, []) if cluster_source else _folder_source(logs, until)
         coverage = folder_coverage(catalog, source, start, until)
         if not coverage.has_data:
             print_coverage(coverage, report_to)
@@ -140,7 +148,16 @@ def detect(logs: Path | None = OPTIONAL_LOGS, now: str | None = NOW, since: str 
         console.print(f"{plural(len(shown), 'finding')} in {plural(run.windows, 'detection window')}"
                       + (f", {suppressed} suppressed" if suppressed else ""))
     print_coverage(coverage, report_to)
-    raise typer.Exit(exit_codes.audit_exit(bool(run.errors), coverage))
+    if problems:
+        report_to.print(f"[yellow]{plural(len(problems), 'problem')} in the logs (listed above): the findings "
+                        "do not cover those records or files[/]")
+    raise typer.Exit(exit_codes.audit_exit(bool(run.errors), coverage, unreadable=bool(problems)))
+
+
+def _folder_source(logs: Path | None, now: datetime) -> tuple[LogSource, list[LoadProblem]]:
+    assert logs is not None  # chosen_kusto_source asks for --logs when there is no cluster
+    source, report = load_logs_reported(logs, now)
+    return source, report.problems
 
 
 def show_trail(principal: str = typer.Argument(..., help="The workload identity: object id, app id, application "

@@ -23,6 +23,7 @@ from shared.tables import table_schemas
 Row = dict[str, Any]
 Progress = Callable[[Path, int], None]  # called after each file with its path and size in bytes
 _OPEN_SCHEMAS = {"AzureDiagnostics"}  # Log Analytics adds a column per new field
+_LA_TYPES = {"TIMESTAMP": "DateTime", "JSON": "Dynamic", "BIGINT": "Long", "DOUBLE": "Real", "BOOLEAN": "Bool"}
 _NO_TIME = "no TimeGenerated (nor a time it could be taken from): no detection could see it"
 
 
@@ -45,14 +46,25 @@ class LoadReport:
 
 
 class LogDatabase:
-    def __init__(self) -> None:
-        import duckdb_kql  # here, not at import: loading its parser costs commands that run no query
-
-        self.connection = duckdb_kql.connect()
-        self.connection.execute("SET enable_progress_bar = false")  # the CLI shows its own, on stderr
+    def __init__(self, path: Path | None = None) -> None:
+        """A new database, in memory or in the file `path` (which must not exist yet)."""
+        self.connection = _connect(path)
         self._columns: dict[str, dict[str, str]] = {}
         for schema in table_schemas().values():
             self._create(schema.name, dict(schema.columns))
+
+    @classmethod
+    def reopen(cls, path: Path) -> LogDatabase:
+        """A database loaded earlier into `path`, read-only: its tables with their Log Analytics types."""
+        database = cls.__new__(cls)
+        database.connection = _connect(path, read_only=True)
+        database._columns = {}
+        for table, column, kind in database.connection.execute(
+                "SELECT table_name, column_name, data_type FROM duckdb_columns() WHERE schema_name = 'main' "
+                "AND database_name = current_database() ORDER BY table_name, column_index").fetchall():
+            known = table_schemas()[table].columns if table in table_schemas() else {}
+            database._columns.setdefault(table, {})[column] = known.get(column) or _LA_TYPES.get(kind, "String")
+        return database
 
     def _create(self, table: str, columns: dict[str, str]) -> None:
         columns = _case_distinct(columns)
@@ -93,9 +105,15 @@ class LogDatabase:
         paths = raw_records.Paths()
         self._insert_converted(table, source, paths, self._export_columns(table, source, paths), require_time=False)
         where = [location or Location(Path("<rows>"), line) for line, (location, _) in enumerate(located, start=1)]
-        return [LoadProblem(where[line - 1], message)
-                for _, line, message in self.connection.execute(
-                    "SELECT * FROM _problems ORDER BY line").fetchall()]
+        problems = [LoadProblem(where[line - 1], message)
+                    for _, line, message in self.connection.execute("SELECT * FROM _problems ORDER BY line").fetchall()]
+        self._drop_staging()
+        return problems
+
+    def _drop_staging(self) -> None:
+        """The staged copies of the records go once they are in their tables: only log tables stay."""
+        for (table,) in self.connection.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall():
+            self.connection.execute(f'DROP TABLE "{table}"')
 
     def load_folder(self, folder: Path, progress: Progress | None = None) -> LoadReport:
         """Load every log file below `folder`: one table per top-level file or sub-folder, raw diagnostic records
@@ -125,6 +143,7 @@ class LogDatabase:
         report.unmatched += [path for number, (path, _) in enumerate(files)
                              if number not in known and path not in report.unreadable]
         report.problems += self._problems(files)
+        self._drop_staging()
         return report
 
     def _route(self, hints: dict[int, str]) -> None:
@@ -267,6 +286,14 @@ class LogDatabase:
                     else line, message) for file, line, message in rows]
         return [LoadProblem(Location(files[file][0], line), message)
                 for file, line, message in sorted(located, key=lambda problem: (problem[0], problem[1] or 0))]
+
+
+def _connect(path: Path | None, read_only: bool = False) -> Any:
+    import duckdb_kql  # here, not at import: loading its parser costs commands that run no query
+
+    connection = duckdb_kql.connect(str(path) if path else ":memory:", read_only=read_only)
+    connection.execute("SET enable_progress_bar = false")  # the CLI shows its own, on stderr
+    return connection
 
 
 def _case_distinct(columns: dict[str, str]) -> dict[str, str]:
