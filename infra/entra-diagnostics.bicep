@@ -17,7 +17,7 @@ param workspaceResourceId string
 @description('Name of the diagnostic setting.')
 param settingName string = 'wiaudit-to-log-analytics'
 
-@description('Entra log categories to route. The detections need the service principal and managed identity sign-ins, the audit log and the Graph activity log; user sign-ins give context.')
+@description('Entra log categories to route. The detections need the service principal and managed identity sign-ins, the audit log and the Graph activity log, and Entra ID Protection verdicts on service principals (risk events and risky service principals, with Workload Identities Premium); user sign-ins give context.')
 param categories array = [
   'ServicePrincipalSignInLogs'
   'ManagedIdentitySignInLogs'
@@ -25,6 +25,8 @@ param categories array = [
   'SignInLogs'
   'AuditLogs'
   'MicrosoftGraphActivityLogs'
+  'ServicePrincipalRiskEvents'
+  'RiskyServicePrincipals'
 ]
 
 resource entraDiagnostics 'microsoft.aadiam/diagnosticSettings@2017-04-01' = {

@@ -77,10 +77,12 @@ DEFAULT_ACCESS_ROLE_ID = "00000000-0000-0000-0000-000000000000"
 OWNER_FIELDS = ["id", "displayName", "userPrincipalName", "mail"]
 OWNERS_EXPAND = f"owners($select={','.join(OWNER_FIELDS)})"
 APPLICATION_FIELDS = ["id", "appId", "displayName", "signInAudience", "createdDateTime", "passwordCredentials",
-                      "keyCredentials", "web", "spa", "publicClient", "servicePrincipalLockConfiguration"]
+                      "keyCredentials", "web", "spa", "publicClient", "servicePrincipalLockConfiguration",
+                      "disabledByMicrosoftStatus"]
 # servicePrincipal has no createdDateTime in v1.0 (beta only): selecting it would be a 400.
 SERVICE_PRINCIPAL_FIELDS = ["id", "appId", "displayName", "servicePrincipalType", "appOwnerOrganizationId",
-                            "accountEnabled", "alternativeNames", "passwordCredentials", "keyCredentials", "appRoles"]
+                            "accountEnabled", "alternativeNames", "passwordCredentials", "keyCredentials", "appRoles",
+                            "disabledByMicrosoftStatus"]
 ASSIGNMENT_FIELDS = ["id", "appRoleId", "createdDateTime", "principalId", "principalType", "resourceId",
                      "resourceDisplayName"]
 ROLE_FIELDS = ["id", "displayName", "roleTemplateId"]
@@ -367,6 +369,7 @@ class _Reader:
                 web=_redirects(app.get("web")), spa=_redirects(app.get("spa")),
                 publicClient=_redirects(app.get("publicClient")),
                 servicePrincipalLockConfiguration=app.get("servicePrincipalLockConfiguration"),
+                disabledByMicrosoftStatus=app.get("disabledByMicrosoftStatus"),
             )
             for app in apps
         ]
@@ -382,6 +385,7 @@ class _Reader:
                 owners=_owners(full("spOwners", sp["id"], sp.get("owners"))),
                 appRoleAssignments=sorted(assignments.get(sp["id"], []),
                                           key=lambda a: (a.resourceDisplayName, a.permission, a.id)),
+                disabledByMicrosoftStatus=sp.get("disabledByMicrosoftStatus"),
             )
             for sp in sps
         ]

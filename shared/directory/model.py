@@ -101,6 +101,8 @@ class Application(GraphModel):
     spa: RedirectUris | None = None
     publicClient: RedirectUris | None = None
     servicePrincipalLockConfiguration: ServicePrincipalLockConfiguration | None = None
+    disabledByMicrosoftStatus: str | None = Field(
+        None, description="NotDisabled, DisabledDueToViolationOfServicesAgreement (Microsoft's verdict), or null")
 
 
 class ServicePrincipal(GraphModel):
@@ -118,6 +120,8 @@ class ServicePrincipal(GraphModel):
     appRoleAssignments: list[AppRoleAssignment] = Field(default_factory=list)
     federatedIdentityCredentials: list[FederatedIdentityCredential] = Field(
         default_factory=list, description="User-assigned managed identities' (an Azure resource's, not in Graph)")
+    disabledByMicrosoftStatus: str | None = Field(
+        None, description="NotDisabled, DisabledDueToViolationOfServicesAgreement (Microsoft's verdict), or null")
 
 
 class RoleMember(GraphModel):

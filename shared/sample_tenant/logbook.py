@@ -22,7 +22,8 @@ class LogBook:
         (folder / "AuditLogs.json").write_text("")
 
     def add(self, stream: str, moment: datetime, record: Record) -> None:
-        """Streams: sp, mi, graph, activity, keyvault, workflow (raw records) and audit (Log Analytics rows)."""
+        """Streams: sp, mi, graph, riskevents, riskysp, activity, keyvault, workflow (raw records) and audit (Log
+        Analytics rows)."""
         self._pending[(stream, moment.strftime("%Y/%m/%d/%H"))].append(record)
         self.counts[stream] += 1
 
@@ -54,8 +55,10 @@ class LogBook:
             return self.folder / "insights-logs-serviceprincipalsigninlogs" / f"tenantId={self.tenant_id}" / when
         if stream == "mi":
             return self.folder / "insights-logs-managedidentitysigninlogs" / f"tenantId={self.tenant_id}" / when
-        if stream == "graph":
-            return self.folder / "insights-logs-microsoftgraphactivitylogs" / f"tenantId={self.tenant_id}" / when
+        entra = {"graph": "microsoftgraphactivitylogs", "riskevents": "serviceprincipalriskevents",
+                 "riskysp": "riskyserviceprincipals"}
+        if stream in entra:
+            return self.folder / f"insights-logs-{entra[stream]}" / f"tenantId={self.tenant_id}" / when
         if stream == "activity":
             return (self.folder / "insights-activity-logs" / "resourceId="
                     / "SUBSCRIPTIONS" / self.subscription_id.upper() / when)

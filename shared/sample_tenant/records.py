@@ -179,3 +179,31 @@ def workflow_event(moment: datetime, *, workflow_id: str, operation: str, run_id
     return {"time": iso(moment), "workflowId": workflow_id.upper(), "resourceId": workflow_id.upper(),
             "category": "WorkflowRuntime", "level": "Information",
             "operationName": f"Microsoft.Logic/workflows/{operation}", "properties": properties, "location": location}
+
+
+def service_principal_risk_event(tenant_id: str, moment: datetime, *, detection_id: str, detected: datetime,
+                                 sp_id: str, sp_name: str, app_id: str, event_type: str, level: str,
+                                 key_ids: list[str]) -> Record:
+    """An Entra ID Protection ServicePrincipalRiskEvents record (AADServicePrincipalRiskEvents)."""
+    record = _envelope(tenant_id, moment, "ServicePrincipalRiskEvents", "Service principal risk detection", "0")
+    record["properties"] = {
+        "id": detection_id, "requestId": "", "correlationId": "", "riskEventType": event_type, "riskState": "atRisk",
+        "riskLevel": level, "riskDetail": "none", "source": "IdentityProtection", "detectionTimingType": "offline",
+        "activity": "servicePrincipal", "tokenIssuerType": "AzureAD", "ipAddress": "",
+        "activityDateTime": iso(detected), "detectedDateTime": iso(detected), "lastUpdatedDateTime": iso(moment),
+        "servicePrincipalId": sp_id, "servicePrincipalDisplayName": sp_name, "appId": app_id, "keyIds": key_ids,
+        "additionalInfo": [{"Key": "alertUrl", "Value": "https://github.com/"}],
+    }
+    return record
+
+
+def risky_service_principal(tenant_id: str, moment: datetime, *, sp_id: str, sp_name: str, app_id: str,
+                            level: str, state: str = "atRisk") -> Record:
+    """An Entra ID Protection RiskyServicePrincipals record (AADRiskyServicePrincipals): the identity's verdict."""
+    record = _envelope(tenant_id, moment, "RiskyServicePrincipals", "Risky service principal", "0")
+    record["properties"] = {
+        "id": sp_id, "appId": app_id, "displayName": sp_name, "accountEnabled": True, "isProcessing": False,
+        "riskLastUpdatedDateTime": iso(moment), "riskLevel": level, "riskState": state, "riskDetail": "none",
+        "servicePrincipalType": "Application",
+    }
+    return record

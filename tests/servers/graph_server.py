@@ -238,6 +238,7 @@ class GraphServer:
                 "passwordCredentials": [_password_json(c) for c in sp.passwordCredentials],
                 "keyCredentials": [_key_json(c) for c in sp.keyCredentials],
                 "appRoles": [_app_role_json(role_id, value) for role_id, value in sorted(roles.get(sp.id, {}).items())],
+                "disabledByMicrosoftStatus": sp.disabledByMicrosoftStatus,
             }
             self._service_principal_order.append(sp.id)
             self.service_principal_owners[sp.id] = [_owner_json(owner) for owner in sp.owners]
@@ -268,6 +269,7 @@ class GraphServer:
             "publicClient": {"redirectUris": _redirect_uris(app.publicClient)},
             "servicePrincipalLockConfiguration": (app.servicePrincipalLockConfiguration.model_dump()
                                                   if app.servicePrincipalLockConfiguration else None),
+            "disabledByMicrosoftStatus": app.disabledByMicrosoftStatus,
         }
         self._application_order.append(app.id)
         self.application_owners[app.id] = [_owner_json(owner) for owner in app.owners]

@@ -54,10 +54,11 @@ def all_stories() -> tuple[list[Story], list[tuple[str, str, bool]]]:
         first_week,
         graph_activity,
         logic_apps,
+        microsoft_verdicts,
         signin_behaviour,
     )
 
     modules = (first_week, signin_behaviour, consent_and_credentials, credential_hygiene, logic_apps, federation,
-               app_hygiene, graph_activity, azure_roles)
+               app_hygiene, graph_activity, azure_roles, microsoft_verdicts)
     return ([story for module in modules for story in module.STORIES],
             [workload for module in modules for workload in module.STORY_WORKLOADS])
