@@ -281,7 +281,8 @@ def foreign_app_with_privileged_permissions(inventory, index, usage, params, now
 def disabled_by_microsoft(inventory, index, usage, params, now) -> list[Hit]:
     """Microsoft disables an application that breaks its terms (disabledByMicrosoftStatus on the application or
     its service principal): its verdict that the app was abused or malicious. High while the identity still holds
-    privileges or valid credentials here, which whoever controls it could use once it is re-enabled."""
+    application permissions, directory roles or valid credentials here (any tier: a disabled app should hold
+    nothing), which whoever controls it could use once it is re-enabled."""
     hits = []
     valid = _by_principal(rec for rec in _actionable(inventory) if rec.status != "expired")
     for sp in _service_principals(index):
@@ -290,17 +291,17 @@ def disabled_by_microsoft(inventory, index, usage, params, now) -> list[Hit]:
             application.disabledByMicrosoftStatus if application else None)
         if not status:
             continue
-        _, reasons = privileged_reasons(index, sp)
+        granted = [holding.text for holding in index.holdings(sp)]
         credentials = valid.get(sp.id, [])
-        holds = [*reasons, *(f"valid {_short(rec)}" for rec in credentials)]
-        evidence = {**_principal_evidence(sp), "DisabledByMicrosoftStatus": status, "PrivilegedReasons": reasons,
+        holds = [*granted, *(f"valid {_short(rec)}" for rec in credentials)]
+        evidence = {**_principal_evidence(sp), "DisabledByMicrosoftStatus": status, "Holdings": granted,
                     "ValidCredentials": [rec.key_id for rec in credentials], "AccountEnabled": sp.accountEnabled,
                     "LastSignIn": _iso(usage.last_sign_in(sp.id))}
         if holds:
             summary = (f"Microsoft disabled {sp.displayName} ({status}), and it still holds {join_list(holds)}: "
                        "remove them, or delete the service principal")
         else:
-            summary = f"Microsoft disabled {sp.displayName} ({status}); it holds no privilege or valid credential here"
+            summary = f"Microsoft disabled {sp.displayName} ({status}); it holds no permission, role or credential here"
         hits.append(Hit(sp.id, sp.displayName, summary, evidence, severity="High" if holds else None))
     return hits
 
