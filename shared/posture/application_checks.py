@@ -12,10 +12,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from shared.directory.model import Application, ServicePrincipalLockConfiguration
-from shared.posture.checks import Hit, check, credential_evidence
+from shared.posture.checks import MICROSOFT_TENANTS, Hit, check, credential_evidence
 from shared.text import join_list
 
-MICROSOFT_TENANTS = frozenset({"f8cdef31-a31e-4b4a-93e4-5f571e91255a", "72f988bf-86f1-41af-91ab-2d7cd011db47"})
 MULTI_TENANT_AUDIENCES = frozenset({"AzureADMultipleOrgs", "AzureADandPersonalMicrosoftAccount"})
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 

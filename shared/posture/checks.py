@@ -24,7 +24,8 @@ from shared.posture.usage import SignInUsage
 from shared.severity import Severity
 from shared.text import join_list, plural
 
-MICROSOFT_TENANT = "f8cdef31-a31e-4b4a-93e4-5f571e91255a"
+# Microsoft's first-party applications are registered in these tenants (services, and the corporate tenant).
+MICROSOFT_TENANTS = frozenset({"f8cdef31-a31e-4b4a-93e4-5f571e91255a", "72f988bf-86f1-41af-91ab-2d7cd011db47"})
 
 
 @dataclass
@@ -253,7 +254,7 @@ def multiple_active_secrets(inventory, index, usage, params, now) -> list[Hit]:
 def foreign_app_with_privileged_permissions(inventory, index, usage, params, now) -> list[Hit]:
     """Tier 0 here is the check's severity; tier 1 (app-only access to mail, files or sites: what the Midnight
     Blizzard intrusion used) is reported one step lower."""
-    trusted = {tenant.lower() for tenant in [index.snapshot.tenantId, MICROSOFT_TENANT, *params["trusted_tenants"]]}
+    trusted = {tenant.lower() for tenant in [index.snapshot.tenantId, *MICROSOFT_TENANTS, *params["trusted_tenants"]]}
     hits = []
     for sp in index.snapshot.servicePrincipals:
         owner_tenant = (sp.appOwnerOrganizationId or "").lower()
