@@ -5,7 +5,8 @@ principals: Microsoft Graph's own (the resource of the application permissions),
 API that exposes an app role, app registrations with their service principals (secrets,
 certificates, federated credentials, owners), managed identities (system- and user-assigned)
 and multi-tenant apps from other tenants; a share of them hold Graph application permissions
-and a few sit in privileged directory roles. 20,000 principals build in about a second.
+and a few sit in privileged directory roles, and users and service principals hold application
+management roles tenant-wide or scoped to one application. 20,000 principals build in about a second.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from shared.directory.model import (
     KeyCredential,
     Owner,
     PasswordCredential,
+    RoleAssignment,
     RoleMember,
     ServicePrincipal,
 )
@@ -48,6 +50,8 @@ ROLE_TEMPLATES: dict[str, str] = {
     "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3": "Application Administrator",
     "e8611ab8-c189-46e8-94e1-60213ab1f814": "Privileged Role Administrator",
 }
+# Roles that can add credentials to applications: what the Graph adapter reads role assignments of.
+APP_MANAGEMENT_ROLES = ("9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3", "158c047a-c907-4556-b7ef-446551a6b5f7")
 
 EXPORTED_AT = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
 _WORDS = ("billing", "orders", "payroll", "crm", "backup", "deploy", "etl", "reports", "sync", "monitor",
@@ -187,7 +191,24 @@ def make_snapshot(n_service_principals: int, seed: int = 1) -> DirectorySnapshot
         roles.append(DirectoryRole(id=ids.guid(), displayName=name, roleTemplateId=template_id,
                                    members=[RoleMember(id=sp.id, type="servicePrincipal") for sp in members]))
     return DirectorySnapshot(tenantId=tenant_id, exportedAt=EXPORTED_AT, applications=applications,
-                             servicePrincipals=principals, directoryRoles=roles)
+                             servicePrincipals=principals, directoryRoles=roles,
+                             roleAssignments=_role_assignments(ids, rng, users, applications, workload))
+
+
+def _role_assignments(ids: _Ids, rng: random.Random, users: list[Owner], applications: list[Application],
+                      workload: list[ServicePrincipal]) -> list[RoleAssignment]:
+    """Application management roles: to users tenant-wide or scoped to one application, and to a service principal."""
+    assignments = []
+    for _ in range(max(3, len(applications) // 50)):
+        user = rng.choice(users)
+        scope = "/" if rng.random() < 0.4 else f"/{rng.choice(applications).id}"
+        assignments.append(RoleAssignment(id=ids.guid(), roleDefinitionId=rng.choice(APP_MANAGEMENT_ROLES),
+                                          principalId=user.id, directoryScopeId=scope, principal=user))
+    sp = rng.choice(workload)
+    assignments.append(RoleAssignment(
+        id=ids.guid(), roleDefinitionId=APP_MANAGEMENT_ROLES[0], principalId=sp.id,
+        principal=Owner(id=sp.id, type="servicePrincipal", displayName=sp.displayName)))
+    return assignments
 
 
 def app_roles_of(snapshot: DirectorySnapshot) -> dict[str, list[tuple[str, str]]]:

@@ -81,6 +81,7 @@ def expected_requests(server: GraphServer, snapshot: DirectorySnapshot, size: in
     return (2 * pages(len(snapshot.applications), expand_size)  # owners pass, federated credentials pass
             + pages(len(snapshot.servicePrincipals), expand_size)
             + 1  # directory roles with members
+            + pages(len(snapshot.roleAssignments), size)
             + int(organization)
             + sum(pages(len(server.assigned_to.get(sp_id, [])), size) for sp_id in resources))
 
@@ -364,3 +365,20 @@ def test_redirect_uris_and_the_property_lock_are_read_in_the_same_application_pa
             "$expand", "")).query["$select"].split(",")
     assert normalised(got) == normalised(changed)
     assert {"web", "spa", "publicClient", "servicePrincipalLockConfiguration"} <= set(selected)
+
+
+def test_role_assignments_of_app_management_roles_come_with_their_scope_and_assignee(tenant):
+    with GraphServer(tenant) as server:
+        got = directory_for(server, tenant_id=tenant.tenantId).inventory()
+        unfiltered = urllib.request.Request(f"{server.url}/roleManagement/directory/roleAssignments")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(unfiltered)
+    request = next(r for r in server.requests if r.path == "/roleManagement/directory/roleAssignments")
+    assert request.query["$expand"] == "principal"
+    assert request.query["$filter"].startswith("roleDefinitionId in (")
+    assert "'9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3'" in request.query["$filter"]  # Application Administrator
+    assert "'158c047a-c907-4556-b7ef-446551a6b5f7'" in request.query["$filter"]  # Cloud Application Administrator
+    assert got.roleAssignments == sorted(tenant.roleAssignments, key=lambda a: a.id)
+    assert {a.directoryScopeId == "/" for a in got.roleAssignments} == {True, False}
+    assert {a.principal.type for a in got.roleAssignments} == {"user", "servicePrincipal"}
+    assert refused.value.code == 400  # Graph wants a filter on this list

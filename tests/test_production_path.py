@@ -19,7 +19,7 @@ from shared.audit.build import azure_credential
 from shared.cli import app
 from shared.directory.model import DirectorySnapshot
 from shared.local.azurite import AzuriteTable
-from shared.sample_tenant.generator import generate
+from shared.sample_tenant.generator import MIN_SERVICE_PRINCIPALS, generate
 from shared.store.tables import TableFindingStore
 
 CLIENT_ID = "7f3d6c2e-5b1a-4e8f-9d0c-2a4b6c8e0f11"
@@ -32,7 +32,7 @@ def tenant(tmp_path_factory):
     """A sample tenant whose 'now' is now, so the production clock finds its stories."""
     out = tmp_path_factory.mktemp("live-tenant")
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    generate(out, seed=11, service_principals=20, days=10, now=now)
+    generate(out, seed=11, service_principals=max(20, MIN_SERVICE_PRINCIPALS), days=10, now=now)
     return out
 
 

@@ -145,3 +145,29 @@ def test_show_of_a_posture_finding_has_remediation_but_no_query_and_json_carries
     assert "az ad app credential delete" in explanation["remediation"]
     assert [link["title"] for link in explanation["portal"]] == ["App registration", "Enterprise app",
                                                                  "Sign-in logs"]
+
+
+def test_show_of_a_control_path_gives_each_path_a_line(finding_store, monkeypatch):
+    from shared.posture.run import evaluate
+    from shared.posture.usage import SignInUsage
+
+    check = load_checks().get("control_paths_to_tier0")
+    case = check.tests[0]
+    result = evaluate([check], case.snapshot(), SignInUsage(read_from=case.now, read_until=case.now), case.now,
+                      {check.id: check.values()})
+    finding = next(f for f in result.findings
+                   if f.principal_name == "tenant-automation" and f.evidence["PathCount"] == 2)
+    finding_store.upsert_findings([finding], "run-1", NOW)
+
+    @contextmanager
+    def this_store(*args, **kwargs):
+        yield finding_store
+
+    monkeypatch.setattr("shared.audit.local.local_store", this_store)
+    monkeypatch.delenv("FINDINGS_CONNECTION_STRING", raising=False)
+    shown = CliRunner(env={"COLUMNS": "700"}).invoke(app, ["findings", "show", finding.id])
+    assert shown.exit_code == 0, shown.output
+    lines = [line for line in shown.stdout.splitlines() if "tenant-automation (tier 0: holds" in line]
+    assert len(lines) == 3  # the summary, then each of the two paths on a line of its own in the evidence
+    assert lines[1].rstrip(" │").endswith("<- user bob@contoso.com owns deploy-bot's application")
+    assert lines[2].rstrip(" │").endswith("application and holds Application.ReadWrite.OwnedBy")

@@ -31,6 +31,7 @@ ID_HELP = "Finding id, or the first characters of one"
 BY_HELP = "Who decides (default: your git email, else your OS user)"
 COMMENT_HELP = "Why: kept in the finding's history"
 CANDIDATES = 20  # an ambiguous prefix lists at most this many
+LONG_ITEM = 60  # a list with an item longer than this shows one item a line
 
 
 def register(findings_app: typer.Typer) -> None:
@@ -163,8 +164,16 @@ def _rows(title: str, values: dict) -> Table:
     table.add_column("Field", no_wrap=True)
     table.add_column("Value", overflow="fold")
     for name, value in values.items():
-        table.add_row(escape(str(name)), escape(value_text(value)))
+        table.add_row(escape(str(name)), escape(_value_lines(value)))
     return table
+
+
+def _value_lines(value: object) -> str:
+    """A list of long texts (control paths, say) one per line; anything else as value_text reads it."""
+    if isinstance(value, list) and value and all(isinstance(item, str) for item in value) \
+            and max(map(len, value)) > LONG_ITEM:
+        return "\n".join(value)
+    return value_text(value)
 
 
 def _history(finding: StoredFinding) -> Table:

@@ -8,6 +8,7 @@ tenant divided by the page size, never with the number of principals or findings
     GET /servicePrincipals?$select=...,appRoles&$expand=owners($select=...)&$top=999
     GET /servicePrincipals/{resource}/appRoleAssignedTo?$top=999   per API that offers application permissions
     GET /directoryRoles?$select=...&$expand=members($select=id)
+    GET /roleManagement/directory/roleAssignments?$filter=roleDefinitionId in (...)&$select=...&$expand=principal
 
 Graph's own limits shape it (https://developer.microsoft.com/en-us/graph/known-issues/?search=13635):
 a list with `$expand` comes in pages of at most 100 whatever `$top` says, and an expanded
@@ -31,8 +32,13 @@ into the SDK's typed models, which cost ~7-13 ms of CPU per directory object in 
 (see `_Reader`) against ~0.2 ms for JSON. msgraph-sdk is imported inside the functions that use
 it, so importing this module costs nothing until the first inventory.
 
+Role assignments are read for the roles that can take over applications (the tier model's `appControl`
+roles, by template id), tenant-wide and scoped to one application alike, with their assignee: users and groups
+too, which the directory role members leave out. Graph wants a filter on this list.
+
 Permissions (application): Application.Read.All for applications, service principals and app
-role assignments; RoleManagement.Read.Directory (or Directory.Read.All) for directory roles.
+role assignments; RoleManagement.Read.Directory (or Directory.Read.All) for directory roles and role
+assignments.
 """
 
 from __future__ import annotations
@@ -57,9 +63,11 @@ from shared.directory.model import (
     Owner,
     PasswordCredential,
     RedirectUris,
+    RoleAssignment,
     RoleMember,
     ServicePrincipal,
 )
+from shared.directory.tiers.lookup import tier_model
 from shared.settings import SettingsError, read_setting
 
 if TYPE_CHECKING:
@@ -86,6 +94,7 @@ SERVICE_PRINCIPAL_FIELDS = ["id", "appId", "displayName", "servicePrincipalType"
 ASSIGNMENT_FIELDS = ["id", "appRoleId", "createdDateTime", "principalId", "principalType", "resourceId",
                      "resourceDisplayName"]
 ROLE_FIELDS = ["id", "displayName", "roleTemplateId"]
+ROLE_ASSIGNMENT_FIELDS = ["id", "principalId", "roleDefinitionId", "directoryScopeId"]
 
 _OWNER_TYPES = {"#microsoft.graph.user": "user", "#microsoft.graph.servicePrincipal": "servicePrincipal",
                 "#microsoft.graph.group": "group"}
@@ -295,7 +304,7 @@ class _Reader:
     # -------------------------------------------------------------- the reads
     async def read(self) -> DirectorySnapshot:
         client, top = self.client, self.top
-        apps, app_fics, sps, roles, tenant_id = await asyncio.gather(
+        apps, app_fics, sps, roles, role_assignments, tenant_id = await asyncio.gather(
             self.collect(client.applications, "applications", select=APPLICATION_FIELDS, expand=[OWNERS_EXPAND],
                          top=top),
             self.collect(client.applications, "federated identity credentials of applications", select=["id"],
@@ -304,9 +313,12 @@ class _Reader:
                          expand=[OWNERS_EXPAND], top=top),
             self.collect(client.directory_roles, "directory roles", select=ROLE_FIELDS,
                          expand=["members($select=id)"]),
+            self.collect(client.role_management.directory.role_assignments, "directory role assignments",
+                         filter=_app_control_filter(), select=ROLE_ASSIGNMENT_FIELDS, expand=["principal"]),
             self.tenant_id(),
         )
         assert apps is not None and app_fics is not None and sps is not None and roles is not None
+        assert role_assignments is not None
 
         fics_by_app = {item["id"]: item.get("federatedIdentityCredentials") or [] for item in app_fics}
         resources = [sp for sp in sps if _offers_application_permissions(sp)]
@@ -397,8 +409,10 @@ class _Reader:
                                    if member.get("@odata.type") == "#microsoft.graph.servicePrincipal"])
             for role in sorted(roles, key=lambda r: r.get("displayName") or "")
         ]
+        snapshot_assignments = [_role_assignment(row) for row in sorted(role_assignments, key=lambda r: r["id"])]
         return DirectorySnapshot(tenantId=tenant_id, exportedAt=self.directory.clock(), applications=snapshot_apps,
-                                 servicePrincipals=snapshot_sps, directoryRoles=snapshot_roles)
+                                 servicePrincipals=snapshot_sps, directoryRoles=snapshot_roles,
+                                 roleAssignments=snapshot_assignments)
 
     async def tenant_id(self) -> str:
         directory = self.directory
@@ -417,6 +431,18 @@ class _Reader:
 
 
 # ---------------------------------------------------------------------- Graph JSON → snapshot model
+def _role_assignment(row: dict[str, Any]) -> RoleAssignment:
+    principal = _owners([row["principal"]]) if row.get("principal") else []
+    return RoleAssignment(id=row["id"], roleDefinitionId=row.get("roleDefinitionId") or "",
+                          principalId=row.get("principalId") or "", directoryScopeId=row.get("directoryScopeId") or "/",
+                          principal=principal[0] if principal else None)
+
+
+def _app_control_filter() -> str:
+    ids = ", ".join(f"'{template_id}'" for template_id in sorted(tier_model().app_control_roles()))
+    return f"roleDefinitionId in ({ids})"
+
+
 def _offers_application_permissions(sp: dict[str, Any]) -> bool:
     if sp.get("appId") == MICROSOFT_GRAPH_APP_ID:
         return True

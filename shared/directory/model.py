@@ -147,6 +147,18 @@ class AzureRoleAssignment(GraphModel):
     scope: str = Field(description="/, a management group, a subscription, a resource group or a resource")
 
 
+class RoleAssignment(GraphModel):
+    """An Entra role assignment (roleManagement/directory/roleAssignments) to a user, group or service principal:
+    tenant-wide when directoryScopeId is "/", else scoped to one application or service principal
+    ("/<object id>") or to an administrative unit ("/administrativeUnits/<id>")."""
+
+    id: str
+    roleDefinitionId: str = Field(description="For built-in roles, the role template id")
+    principalId: str
+    directoryScopeId: str = "/"
+    principal: Owner | None = Field(default=None, description="The assignee, expanded: its type and names")
+
+
 class DirectorySnapshot(GraphModel):
     tenantId: str
     exportedAt: datetime
@@ -155,6 +167,7 @@ class DirectorySnapshot(GraphModel):
     directoryRoles: list[DirectoryRole] = Field(default_factory=list)
     azureRoleAssignments: list[AzureRoleAssignment] = Field(
         default_factory=list, description="From Azure Resource Graph, when AZURE_RBAC_SCOPES names scopes to read")
+    roleAssignments: list[RoleAssignment] = Field(default_factory=list)
 
     @classmethod
     def load(cls, path: Path) -> DirectorySnapshot:

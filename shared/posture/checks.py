@@ -16,8 +16,9 @@ from typing import Any
 
 from shared.directory.context import DirectoryIndex
 from shared.directory.model import ServicePrincipal
-from shared.directory.privilege import principal_tier
+from shared.directory.privilege import principal_tier, tier0_reasons
 from shared.directory.tiers.lookup import tier_text
+from shared.posture.control_paths import ControlGraph, ControlPath, Principal, path_text
 from shared.posture.inventory import owners_of, privileged_reasons, utc
 from shared.posture.model import CredentialRecord, Owner
 from shared.posture.usage import SignInUsage
@@ -38,6 +39,7 @@ class Hit:
     evidence: dict[str, Any] = field(default_factory=dict)
     key_id: str | None = None
     severity: Severity | None = None  # None: the check's own severity
+    entities: dict[str, str] = field(default_factory=dict)  # more entities that tell its findings apart
 
 
 Check = Callable[[list[CredentialRecord], DirectoryIndex, SignInUsage, dict[str, Any], datetime], list[Hit]]
@@ -309,6 +311,33 @@ def disabled_by_microsoft(inventory, index, usage, params, now) -> list[Hit]:
 
 def _disabled_status(status: str | None) -> str | None:
     return status if status and status != "NotDisabled" else None
+
+
+# --- 12. control paths to tier 0 ------------------------------------------------------------------------
+
+
+@check
+def control_paths_to_tier0(inventory, index, usage, params, now) -> list[Hit]:
+    """One finding per tier-0 target and first step, its summary the first path that starts below tier 0 (an
+    escalation: the check's severity) or, when every path starts at a tier-0 principal already, the shortest (Low)."""
+    graph = ControlGraph(index)
+    hits = []
+    for target in graph.tier0_targets():
+        by_first: dict[Principal, list[ControlPath]] = {}
+        for path in graph.paths(target):
+            by_first.setdefault(path.steps[0].controller, []).append(path)
+        for first, paths in by_first.items():
+            paths.sort(key=lambda p: (graph.is_tier0(p.origin), len(p.steps)))  # escalations first, shortest first
+            escalation = not graph.is_tier0(paths[0].origin)
+            shown = [path_text(graph, path) for path in paths[:params["max_paths_shown"]]]
+            evidence = {**_principal_evidence(target), "Tier0Reasons": tier0_reasons(index.holdings(target)),
+                        "FirstStep": {"id": first.id, "type": first.type, "name": first.name,
+                                      "how": list(paths[0].steps[0].how)},
+                        "PathCount": len(paths), "Paths": shown, "Escalation": escalation}
+            more = f" ({plural(len(paths), 'path')} in all, in the evidence)" if len(paths) > 1 else ""
+            hits.append(Hit(target.id, target.displayName, f"{shown[0]}{more}", evidence,
+                            severity=None if escalation else "Low", entities={"ControlPath.FirstStep": first.id}))
+    return hits
 
 
 # --- helpers ---------------------------------------------------------------------------------------------

@@ -100,6 +100,7 @@ def to_finding(check: PostureCheck, hit: Hit, now: datetime) -> Finding:
     entities = {"Account.AadUserId": hit.principal_id}
     if hit.key_id:
         entities["Credential.KeyId"] = hit.key_id
+    entities.update(hit.entities)
     moment = utc(now).astimezone(UTC)
     return Finding(detection_id=check.id, detection_name=check.name, severity=hit.severity or check.severity,
                    principal_id=hit.principal_id, principal_name=hit.principal_name, entities=entities,

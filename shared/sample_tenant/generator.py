@@ -11,7 +11,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from shared.directory.model import DirectoryRole, DirectorySnapshot, RoleMember, ServicePrincipal
+from shared.directory.model import DirectoryRole, DirectorySnapshot, RoleAssignment, RoleMember, ServicePrincipal
 from shared.sample_tenant.behaviour import Activity
 from shared.sample_tenant.identities import (
     ARM_APP_ID,
@@ -49,7 +49,9 @@ def generate(out: Path, *, seed: int = 7, service_principals: int = 40, days: in
     microsoft = _microsoft_principals(factory)
     workloads = _workloads(factory, service_principals)
     _grant_permissions(factory, workloads, microsoft[0])
-    scenarios = [story(StoryContext(factory, activity, workloads, now)) for story in all_stories()[0]]
+    role_assignments: list[RoleAssignment] = []
+    scenarios = [story(StoryContext(factory, activity, workloads, now, role_assignments))
+                 for story in all_stories()[0]]
 
     start = (now - timedelta(days=days)).replace(hour=0, minute=0, second=0, microsecond=0)
     total_days = (now - start).days + 1
@@ -62,7 +64,7 @@ def generate(out: Path, *, seed: int = 7, service_principals: int = 40, days: in
             progress(index + 1, total_days)
     book.flush()
 
-    snapshot = _snapshot(tenant_id, now, workloads, microsoft)
+    snapshot = _snapshot(tenant_id, now, workloads, microsoft, role_assignments)
     snapshot.save(out / "directory.json")
     manifest = _manifest(seed, now, days, service_principals, scenarios, book.counts)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1, default=str), encoding="utf-8")
@@ -112,8 +114,8 @@ def _grant_permissions(factory: IdentityFactory, workloads: dict[str, Workload],
             factory.graph_role(workloads[name].sp, permission, graph.id)
 
 
-def _snapshot(tenant_id: str, now: datetime, workloads: dict[str, Workload],
-              microsoft: list[ServicePrincipal]) -> DirectorySnapshot:
+def _snapshot(tenant_id: str, now: datetime, workloads: dict[str, Workload], microsoft: list[ServicePrincipal],
+              role_assignments: list[RoleAssignment]) -> DirectorySnapshot:
     automation = workloads["tenant-automation"].sp
     role = DirectoryRole(id=str(uuid.uuid5(uuid.NAMESPACE_URL, tenant_id + "/roles/ga")),
                          displayName="Global Administrator", roleTemplateId=GLOBAL_ADMINISTRATOR,
@@ -122,7 +124,8 @@ def _snapshot(tenant_id: str, now: datetime, workloads: dict[str, Workload],
         tenantId=tenant_id, exportedAt=now,
         applications=[w.app for w in workloads.values() if w.app is not None],
         servicePrincipals=[*microsoft, *(w.sp for w in workloads.values())],
-        directoryRoles=[role], azureRoleAssignments=[a for w in workloads.values() for a in w.azure_roles])
+        directoryRoles=[role], azureRoleAssignments=[a for w in workloads.values() for a in w.azure_roles],
+        roleAssignments=role_assignments)
 
 
 def _manifest(seed: int, now: datetime, days: int, service_principals: int, scenarios: list[Scenario],

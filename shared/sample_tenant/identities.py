@@ -25,6 +25,7 @@ LOG_ANALYTICS_APP_ID = "ca7f3f0b-7d91-482c-8e09-c5d840d0eac5"
 GRAPH_ROLES = {
     "Application.Read.All": "9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30",
     "Application.ReadWrite.All": "1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9",
+    "Application.ReadWrite.OwnedBy": "18a4783c-866b-4cc7-a460-3d5e5662c884",
     "User.Read.All": "df021288-bdef-4463-88db-98f22de89214",
     "User.ReadWrite.All": "741f803b-c850-494e-b5df-cde7c675a1ca",
     "Group.ReadWrite.All": "62a82d76-70ea-41e2-9197-370581804d09",

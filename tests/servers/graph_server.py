@@ -7,6 +7,7 @@ enough that msgraph-sdk parses its responses (GUIDs are GUIDs, binaries are base
     GET  /v1.0/applications[/{id}[/owners|/federatedIdentityCredentials]]
     GET  /v1.0/servicePrincipals[/{id}[/owners|/appRoleAssignments|/appRoleAssignedTo]]
     GET  /v1.0/directoryRoles[/{id}/members]
+    GET  /v1.0/roleManagement/directory/roleAssignments   ($filter on roleDefinitionId or principalId required)
     GET  /v1.0/organization
     POST /v1.0/users/{id}/sendMail          (202; the JSON body is kept in `sent_mail`)
 
@@ -73,6 +74,8 @@ SERVICE_PRINCIPAL_PROPERTIES = frozenset({
     "appRoleAssignmentRequired", "publisherName", "homepage", "replyUrls", "disabledByMicrosoftStatus",
 })
 DIRECTORY_ROLE_PROPERTIES = frozenset({"id", "displayName", "roleTemplateId", "description", "deletedDateTime"})
+ROLE_ASSIGNMENT_PROPERTIES = frozenset({"id", "principalId", "roleDefinitionId", "directoryScopeId", "appScopeId"})
+ROLE_ASSIGNMENT_FILTER = re.compile(r"(roleDefinitionId|principalId) (?:eq '([^']*)'|in \(([^)]*)\))")
 APPLICATION_RELATIONS = frozenset({"owners", "federatedIdentityCredentials"})
 SERVICE_PRINCIPAL_RELATIONS = frozenset({"owners", "appRoleAssignments", "appRoleAssignedTo"})
 
@@ -257,6 +260,14 @@ class GraphServer:
                  "id": member.id} for member in role.members
             ]
 
+        self.role_assignments: list[dict[str, Any]] = [
+            {"id": assignment.id, "principalId": assignment.principalId,
+             "roleDefinitionId": assignment.roleDefinitionId, "directoryScopeId": assignment.directoryScopeId,
+             "appScopeId": None,
+             "principal": _owner_json(assignment.principal) if assignment.principal else
+             {"@odata.type": "#microsoft.graph.directoryObject", "id": assignment.principalId}}
+            for assignment in snapshot.roleAssignments]
+
     def _add_application(self, app: Application) -> None:
         self.applications[app.id] = {
             "id": app.id, "appId": app.appId, "displayName": app.displayName, "signInAudience": app.signInAudience,
@@ -405,6 +416,27 @@ class GraphServer:
                 rows.append(row)
         return self._body(path, query, rows, start + size if start + size < len(order) else None)
 
+    def _role_assignments(self, path: str, query: dict[str, str]) -> dict[str, Any]:
+        """Graph answers this list only with a filter on roleDefinitionId or principalId (eq or in)."""
+        match = ROLE_ASSIGNMENT_FILTER.fullmatch(query.get("$filter", "").strip())
+        if match is None:
+            raise GraphError(400, "Request_UnsupportedQuery",
+                             "Filter on roleDefinitionId or principalId (eq or in) is required.")
+        field, one, many = match.groups()
+        wanted = {one} if one is not None else {value.strip().strip("'") for value in many.split(",")}
+        select = self._parse_select(query, ROLE_ASSIGNMENT_PROPERTIES, "microsoft.graph.unifiedRoleAssignment")
+        expand = _parse_expand(query.get("$expand"), frozenset({"principal"}), "microsoft.graph.unifiedRoleAssignment")
+        rows = []
+        with self._lock:
+            for assignment in self.role_assignments:
+                if assignment[field] not in wanted:
+                    continue
+                row = _select({k: v for k, v in assignment.items() if k != "principal"}, select)
+                if "principal" in expand:
+                    row["principal"] = _select(assignment["principal"], expand["principal"])
+                rows.append(row)
+        return self._page(path, query, rows)
+
     @staticmethod
     def _parse_select(query: dict[str, str], properties: frozenset[str], type_name: str) -> list[str] | None:
         if "$select" not in query:
@@ -466,6 +498,9 @@ class GraphServer:
                                           for m in self.role_members[role_id][: self.expand_item_cap]]
                     rows.append(row)
             return 200, {"@odata.context": f"{self.url}/$metadata#directoryRoles", "value": rows}
+
+        if parts == ["roleManagement", "directory", "roleAssignments"]:
+            return 200, self._role_assignments(path, query)
 
         if len(parts) >= 2 and parts[0] in ("applications", "servicePrincipals", "directoryRoles"):
             collection, object_id, relation = parts[0], parts[1], "/".join(parts[2:])

@@ -8,9 +8,10 @@ themed modules; each exports STORIES and the STORY_WORKLOADS it acts on.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from shared.directory.model import RoleAssignment
 from shared.sample_tenant.behaviour import Activity
 from shared.sample_tenant.identities import IdentityFactory, Workload
 
@@ -34,6 +35,7 @@ class StoryContext:
     activity: Activity
     workloads: dict[str, Workload]
     now: datetime
+    role_assignments: list[RoleAssignment] = field(default_factory=list)  # the snapshot's, shared by all stories
 
     def at(self, days_ago: int, hour: int, minute: int = 0) -> datetime:
         midnight = self.now.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -49,6 +51,7 @@ def all_stories() -> tuple[list[Story], list[tuple[str, str, bool]]]:
         app_hygiene,
         azure_roles,
         consent_and_credentials,
+        control_paths,
         credential_hygiene,
         federation,
         first_week,
@@ -59,6 +62,6 @@ def all_stories() -> tuple[list[Story], list[tuple[str, str, bool]]]:
     )
 
     modules = (first_week, signin_behaviour, consent_and_credentials, credential_hygiene, logic_apps, federation,
-               app_hygiene, graph_activity, azure_roles, microsoft_verdicts)
+               app_hygiene, graph_activity, azure_roles, microsoft_verdicts, control_paths)
     return ([story for module in modules for story in module.STORIES],
             [workload for module in modules for workload in module.STORY_WORKLOADS])
