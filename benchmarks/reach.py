@@ -1,27 +1,37 @@
-"""Benchmark of reach: how many of Microsoft Sentinel's service-principal, managed-identity and application rules
-and hunting queries (benchmarks/sentinel_queries, see its SOURCES.md) run offline on the sample tenant, before and
-after the project's rewrite layer (shared/kql/rewrite.py), and what the refused ones need, by feature.
+"""Benchmark of reach: how many KQL queries run offline on the sample tenant, before and after the project's
+rewrite layer (shared/kql/rewrite.py), and what the refused ones need, by feature.
 
-Run from the repository root: `python -m benchmarks.reach [--tenant DIR]`.
+Two collections: the project's own compatibility queries (benchmarks/compat_queries, always), and Microsoft
+Sentinel's service-principal, managed-identity and application rules and hunting queries listed in
+benchmarks/sentinel_reach.yaml, read from a local clone of Azure/Azure-Sentinel when one is given
+(`--sentinel-repo DIR` or SENTINEL_REPO); the benchmark never downloads it.
+
+Run from the repository root: `python -m benchmarks.reach [--tenant DIR] [--sentinel-repo DIR]`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import yaml
+
 from shared.hunt.outcome import FAILED, RAN, REFUSED, Outcome, run_queries
-from shared.hunt.queries import HuntQuery, collect
+from shared.hunt.queries import HuntQuery, collect, read_file
 from shared.logsource.database import LogDatabase
 from shared.logsource.embedded import EmbeddedLogSource
 from shared.logsource.values import parse_datetime
+from shared.text import plural
 
-COLLECTION = Path(__file__).resolve().parent / "sentinel_queries"
+HERE = Path(__file__).resolve().parent
+COMPAT = HERE / "compat_queries"
+SENTINEL_LIST = HERE / "sentinel_reach.yaml"
 
 
 @dataclass
@@ -40,26 +50,60 @@ class Reach:
                 + (f" ({features})" if features else "") + f", {self.counts[FAILED]} failed")
 
 
-def sentinel_queries() -> list[HuntQuery]:
-    return collect(str(COLLECTION))
+def compat_queries() -> list[HuntQuery]:
+    """The project's own compatibility queries."""
+    return collect(str(COMPAT))
 
 
-def measure(database: LogDatabase, now: datetime, *, rewriting: bool) -> Reach:
+def sentinel_paths() -> list[str]:
+    """The Azure-Sentinel repository paths of the measured rules and hunting queries."""
+    return [entry["path"] for entry in yaml.safe_load(SENTINEL_LIST.read_text())["queries"]]
+
+
+def sentinel_queries(checkout: Path) -> tuple[list[HuntQuery], list[str]]:
+    """The listed queries read from a local clone of Azure/Azure-Sentinel, and the listed paths it does not hold."""
+    if not checkout.is_dir():
+        raise FileNotFoundError(f"the Sentinel checkout {checkout} is not a folder")
+    present = [path for path in sentinel_paths() if (checkout / path).is_file()]
+    missing = [path for path in sentinel_paths() if path not in present]
+    return [read_file(checkout / path) for path in present], missing
+
+
+def measure(database: LogDatabase, now: datetime, queries: list[HuntQuery], *, rewriting: bool) -> Reach:
     source = EmbeddedLogSource(database, now, rewriting=rewriting)
-    return Reach(run_queries(source, sentinel_queries(), now - timedelta(days=1), now))
+    return Reach(run_queries(source, queries, now - timedelta(days=1), now))
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tenant", type=Path, help="a sample tenant folder; default: a new one (seed 7)")
+    parser.add_argument("--sentinel-repo", type=Path, default=os.environ.get("SENTINEL_REPO") or None,
+                        help="a local clone of github.com/Azure/Azure-Sentinel (default: $SENTINEL_REPO)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as scratch:
         tenant = args.tenant or _generate(Path(scratch) / "tenant")
         now = parse_datetime(json.loads((tenant / "manifest.json").read_text())["now"])
         database = LogDatabase()
         database.load_folder(tenant / "logs")
-        before, after = measure(database, now, rewriting=False), measure(database, now, rewriting=True)
-    print(f"\nSentinel queries run offline on the sample tenant ({len(after.outcomes)} rules and hunting queries)")
+        _report("The project's compatibility queries (benchmarks/compat_queries)", database, now, compat_queries())
+        if args.sentinel_repo is None:
+            print("\nSentinel queries skipped: no checkout given. To measure them, clone "
+                  "https://github.com/Azure/Azure-Sentinel and pass --sentinel-repo DIR or set SENTINEL_REPO.")
+            return
+        try:
+            queries, missing = sentinel_queries(args.sentinel_repo)
+        except FileNotFoundError as error:
+            print(f"\nSentinel queries skipped: {error}.")
+            return
+        _report(f"Microsoft Sentinel's queries from {args.sentinel_repo}", database, now, queries)
+        for path in missing:
+            print(f"  not in the checkout: {path}")
+
+
+def _report(title: str, database: LogDatabase, now: datetime, queries: list[HuntQuery]) -> None:
+    before = measure(database, now, queries, rewriting=False)
+    after = measure(database, now, queries, rewriting=True)
+    print(f"\n{title}, run offline on the sample tenant ({plural(len(queries), 'query', 'queries')})")
     print(f"  before the rewrite layer: {before.line()}")
     print(f"  after the rewrite layer:  {after.line()}")
     for outcome in after.outcomes:
