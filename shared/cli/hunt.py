@@ -13,8 +13,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from shared.cli import exit_codes
-from shared.cli.common import console, errors, existing_folder, friendly_errors, parse_moment, utc_now
-from shared.cli.logs import LOGS, load_logs
+from shared.cli.common import console, errors, friendly_errors, parse_moment, utc_now
+from shared.cli.kusto_options import KUSTO_CLUSTER, KUSTO_DATABASE, chosen_kusto_source
+from shared.cli.logs import OPTIONAL_LOGS, load_logs
 from shared.hunt.formats import cell, columns_of, plain, to_csv
 from shared.hunt.outcome import FAILED, RAN, REFUSED, Outcome, run_queries
 from shared.hunt.queries import HuntQuery, collect
@@ -37,18 +38,20 @@ def register(app: typer.Typer) -> None:
 
 def hunt(target: str = typer.Argument("-", help="KQL text, a .kql file, a Sentinel analytic-rule or hunting-query "
                                                 "YAML, or a folder of them; - (the default) reads KQL from stdin"),
-         logs: Path = LOGS,
+         logs: Path | None = OPTIONAL_LOGS,
          now: str | None = typer.Option(None, "--now", help="What ago() and now() read (UTC); default: the current "
                                         "time"),
          since: str | None = typer.Option(None, "--since", help="Only rows from this time on (UTC), like a Log "
                                           "Analytics time range; also what a hunting query's {{StartTimeISO}} "
                                           "reads. Default: every row, and a day before --now for {{StartTimeISO}}"),
          output: Format = typer.Option(Format.table, "--format", help="table, json or csv (csv: one query only)"),
+         kusto_cluster: str | None = KUSTO_CLUSTER, kusto_database: str | None = KUSTO_DATABASE,
          ) -> None:
-    """Run KQL over a folder of logs, as Log Analytics would: a refused construct is named with its line and
-    column, and the other queries of a folder still run. A summary at the end counts what ran, was refused, failed."""
-    existing_folder(logs, "--logs")
+    """Run KQL over a folder of logs, as Log Analytics would, or over a Kusto database: a refused construct is
+    named with its line and column, and the other queries of a folder still run. A summary at the end counts what
+    ran, was refused, failed."""
     until = parse_moment(now, "--now") or utc_now()
+    cluster_source = chosen_kusto_source(logs, kusto_cluster, kusto_database, now=until)
     start = parse_moment(since, "--since")
     if start is not None and start >= until:
         raise typer.BadParameter("--since must be before --now", param_hint="--since")
@@ -56,13 +59,20 @@ def hunt(target: str = typer.Argument("-", help="KQL text, a .kql file, a Sentin
         queries = collect(sys.stdin.read() if target == "-" else target)
     if output is Format.csv and len(queries) > 1:
         raise typer.BadParameter(f"csv takes one query; {target} holds {len(queries)}", param_hint="--format")
-    with friendly_errors():
-        source = load_logs(logs, until)
-        if not restrict(source, start, until):
-            errors.print(f"[red]no data:[/] no log table in {logs} has rows "
-                         f"{'from ' + moment(start) + ' ' if start else ''}up to {moment(until)}")
-            raise typer.Exit(exit_codes.NO_DATA)
-    outcomes = run_queries(source, queries, start or until - timedelta(days=1), until)
+    if cluster_source is not None:
+        if start is not None:
+            errors.print("note: a Kusto database has no query time range: --since fills {{StartTimeISO}}, and each "
+                         "query reads the rows it selects itself")
+        with cluster_source:
+            outcomes = run_queries(cluster_source, queries, start or until - timedelta(days=1), until)
+    else:
+        with friendly_errors():
+            source = load_logs(logs, until)
+            if not restrict(source, start, until):
+                errors.print(f"[red]no data:[/] no log table in {logs} has rows "
+                             f"{'from ' + moment(start) + ' ' if start else ''}up to {moment(until)}")
+                raise typer.Exit(exit_codes.NO_DATA)
+        outcomes = run_queries(source, queries, start or until - timedelta(days=1), until)
     show(outcomes, output)
     raise typer.Exit(exit_codes.OK if all(o.status == RAN for o in outcomes) else exit_codes.FAILED)
 

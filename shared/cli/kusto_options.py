@@ -4,6 +4,7 @@ DefaultAzureCredential (`az login` on a workstation)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import typer
@@ -16,8 +17,10 @@ KUSTO_CLUSTER = typer.Option(None, "--kusto-cluster", help="Query URI of an Azur
 KUSTO_DATABASE = typer.Option(None, "--kusto-database", help="The database of --kusto-cluster that holds the logs")
 
 
-def chosen_kusto_source(logs: Path | None, cluster: str | None, database: str | None) -> KustoSource | None:
-    """The cluster when --kusto-cluster is given (then --logs must not be), else None after checking --logs."""
+def chosen_kusto_source(logs: Path | None, cluster: str | None, database: str | None,
+                        now: datetime | None = None) -> KustoSource | None:
+    """The cluster when --kusto-cluster is given (then --logs must not be), else None after checking --logs.
+    `now` pins what now() and ago() read there, as --now does for a folder."""
     if cluster is None:
         if database is not None:
             raise typer.BadParameter("needs --kusto-cluster", param_hint="--kusto-database")
@@ -37,6 +40,6 @@ def chosen_kusto_source(logs: Path | None, cluster: str | None, database: str | 
 
     try:
         return KustoSource(cluster, database, azure_credential(), tables=read_setting("KUSTO_TABLES"),
-                           timeout=read_setting("KUSTO_TIMEOUT_SECONDS"))
+                           timeout=read_setting("KUSTO_TIMEOUT_SECONDS"), now=now)
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--kusto-cluster") from None

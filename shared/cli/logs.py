@@ -118,8 +118,8 @@ def detect(logs: Path | None = OPTIONAL_LOGS, now: str | None = NOW, since: str 
     """Run the whole detection catalog over a folder of logs (or a Kusto database) and print the findings and the
     coverage (rows per table in the range; detections whose tables had no rows are "not evaluated", never
     "0 findings")."""
-    cluster_source = chosen_kusto_source(logs, kusto_cluster, kusto_database)
     until = parse_moment(now, "--now") or utc_now()
+    cluster_source = chosen_kusto_source(logs, kusto_cluster, kusto_database, now=until)
     start = parse_moment(since, "--since") or until - timedelta(days=1)
     if start >= until:
         raise typer.BadParameter("--since must be before --now", param_hint="--since")

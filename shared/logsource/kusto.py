@@ -36,6 +36,7 @@ from azure.core.credentials import TokenCredential
 from shared.logsource.base import IncompleteResult, LogQueryError, Row
 from shared.logsource.log_analytics import SERVICE_ROW_LIMIT, check_endpoint, typed_rows
 from shared.settings import SettingsError, read_setting, require_setting
+from shared.text import utc
 
 MAX_SERVER_TIMEOUT = 3600  # seconds; a cluster's longest query timeout without `norequesttimeout`
 CLIENT_TIMEOUT_MARGIN = 30  # seconds the client waits beyond the server timeout
@@ -48,11 +49,12 @@ class KustoSource:
     `cluster`: the query URI (https://<cluster>.<region>.kusto.windows.net, or an Eventhouse's query URI).
     `tables`: Log Analytics table name -> the cluster's table name, for tables stored under another name.
     `client`: a ready KustoClient (tests); otherwise one is built on `credential`.
+    `now`: what now() and ago() read in every query (a `set query_now` statement); None: the cluster's clock.
     """
 
     def __init__(self, cluster: str, database: str, credential: TokenCredential | None = None, *,
                  tables: Mapping[str, str] | None = None, timeout: int = 600, retries: int = 3,
-                 backoff: float = 1.0, client: Any = None,
+                 backoff: float = 1.0, client: Any = None, now: datetime | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         if not database:
             raise ValueError("a database name is required")
@@ -69,6 +71,7 @@ class KustoSource:
         self.retries = retries
         self.backoff = backoff
         self.sleep = sleep
+        self.now = now
         self.client = client or _client(self.cluster, credential)
 
     def close(self) -> None:
@@ -100,9 +103,11 @@ class KustoSource:
         return rows
 
     def mapped(self, kql: str) -> str:
-        """The query as sent: one `let` per mapped table in front of it."""
+        """The query as sent: the pinned clock, then one `let` per mapped table, in front of it (set statements
+        must come first)."""
+        clock = f"set query_now = datetime({utc(self.now).isoformat().replace('+00:00', 'Z')});\n" if self.now else ""
         lets = "".join(f'let {name} = {stored} | extend Type = "{name}";\n' for name, stored in self.tables.items())
-        return lets + kql
+        return clock + lets + kql
 
     def _execute(self, text: str) -> Any:
         from azure.kusto.data import ClientRequestProperties
