@@ -64,9 +64,16 @@ def test_the_run_record_and_the_digest_carry_the_coverage(sample_tenant, audit_l
     assert section.title in serialize(teams_message(digest)).decode()
 
 
+# Microsoft's risk tables get rows only when Entra ID Protection flags something: in the sample tenant, on its
+# stories' days. The other rules' tables have rows every day.
+RISK_TABLES = {"AADRiskyServicePrincipals", "AADServicePrincipalRiskEvents"}
+
+
 def test_a_fully_covered_run_sends_no_coverage_section(sample_tenant, sample_source, finding_store):
     teams = RecordingNotifier("teams")
-    outcome = AuditPipeline(list(CATALOG), sample_source, SnapshotFileDirectory(sample_tenant / "directory.json"),
+    daily = [detection for detection in CATALOG if not RISK_TABLES & set(detection.tables)]
+    assert len(daily) < len(CATALOG)
+    outcome = AuditPipeline(daily, sample_source, SnapshotFileDirectory(sample_tenant / "directory.json"),
                             finding_store, [teams], clock=lambda: SAMPLE_NOW,
                             config=AuditConfig(max_lookback=2 * DAY)).run(trigger="test")
     assert outcome.run.coverage is not None and not outcome.run.coverage.gaps

@@ -46,6 +46,7 @@ TRIGGER_OPERATORS = {"gt": "GreaterThan", "lt": "LessThan", "eq": "Equal", "ne":
 
 MIN_SPAN, MAX_SPAN = timedelta(minutes=5), timedelta(days=14)
 MAX_QUERY_CHARS = 10_000
+OVERSIZED = f"over Sentinel's limit of {MAX_QUERY_CHARS:,}"
 MAX_PLACEHOLDERS = 3
 MAX_ENTITY_MAPPINGS, MAX_FIELD_MAPPINGS = 10, 3
 MAX_NAME_CHARS, MAX_DESCRIPTION_CHARS = 256, 5000
@@ -70,11 +71,16 @@ class SentinelExportError(ValueError):
 
 
 def export_sentinel(catalog: Catalog, out: Path) -> list[Path]:
-    """Write every rule as YAML and as ARM templates under `out`; returns the files written, in order."""
-    problems = [problem for detection in catalog for problem in sentinel_problems(detection)]
+    """Write every rule as YAML and as ARM templates under `out`; returns the files written, in order.
+
+    A rule whose only problem is a query over Sentinel's size limit (a long tier-model list in it) is left out
+    rather than stopping the export; `oversized` names those rules. Any other problem stops it."""
+    problems = [problem for detection in catalog if not _only_oversized(detection)
+                for problem in sentinel_problems(detection)]
     if problems:
         raise SentinelExportError(problems)
-    rules = sorted(((catalog.paths[d.id].stem, d) for d in catalog), key=lambda rule: rule[0])
+    exportable = [d for d in catalog if not sentinel_problems(d)]
+    rules = sorted(((catalog.paths[d.id].stem, d) for d in exportable), key=lambda rule: rule[0])
     written = [_write(out / "yaml" / f"{stem}.yaml", rule_yaml(detection)) for stem, detection in rules]
     written += [_write(out / "arm" / f"{stem}.json", _json(arm_template([detection]))) for stem, detection in rules]
     written.append(_write(out / "arm" / "all-rules.json", _json(arm_template([d for _, d in rules]))))
@@ -181,11 +187,21 @@ def alert_details_override(detection: Detection) -> dict[str, str] | None:
 # --- checks -----------------------------------------------------------------------------------------
 
 
+def oversized(catalog: Catalog) -> list[str]:
+    """The rules Sentinel would refuse only for their query's size, each with the reason."""
+    return [problem for detection in catalog if _only_oversized(detection) for problem in sentinel_problems(detection)]
+
+
+def _only_oversized(detection: Detection) -> bool:
+    found = sentinel_problems(detection)
+    return len(found) == 1 and found[0].endswith(OVERSIZED)
+
+
 def sentinel_problems(detection: Detection) -> list[str]:
     """What Sentinel would reject in this rule (empty: exportable)."""
     found = _span_problems(detection) + _mapping_problems(detection) + _text_problems(detection)
     if not found and len(sentinel_query(detection)) > MAX_QUERY_CHARS:
-        found.append(f"the exported query is over Sentinel's {MAX_QUERY_CHARS} characters")
+        found.append(f"the exported query is {len(sentinel_query(detection)):,} characters, {OVERSIZED}")
     return [f"{detection.name} ({detection.id}): {problem}" for problem in found]
 
 

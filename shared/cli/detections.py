@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from shared.catalog.loader import Catalog, load_catalog
-from shared.catalog.sentinel import SentinelExportError, export_sentinel
+from shared.catalog.sentinel import SentinelExportError, export_sentinel, oversized
 from shared.catalog.testing import run_tests
 from shared.catalog.validation import validate_catalog
 from shared.cli.common import SEVERITY_STYLE, console, friendly_errors
@@ -123,7 +123,12 @@ def export_to_sentinel(
         raise typer.Exit(1) from None
     for path in written:
         console.print(f"wrote {path}")
-    console.print(f"{len(catalog)} rules exported to {out}")
+    left_out = oversized(catalog)
+    console.print(f"{len(catalog) - len(left_out)} rules exported to {out}")
+    for problem in left_out:
+        console.print(f"[red]not exported[/] {problem}")
+    if left_out:
+        raise typer.Exit(1)
 
 
 def _remove_earlier_export(out: Path) -> None:

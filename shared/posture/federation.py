@@ -12,6 +12,7 @@ credential on one is as much a door as on an application.
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,6 +21,8 @@ from shared.posture.checks import Hit, check, credential_evidence
 from shared.posture.model import CredentialRecord
 
 GITHUB_ISSUER_HOST = "token.actions.githubusercontent.com"
+_CLAIM = re.compile(r"claims\[\s*'([^']*)'\s*\]")
+_LITERAL = re.compile(r"'([^']*)'")
 
 
 @check
@@ -61,7 +64,7 @@ def subject_problem(rec: CredentialRecord) -> tuple[str | None, bool]:
     """What the subject lets in beyond one workload, and whether that is broad (wildcard, flexible or any
     pull request) rather than one branch or tag without an environment; (None, False) when it is narrow."""
     if rec.subject_expression:
-        return f"any token meeting {rec.subject_expression}", True
+        return f"any token where {expression_text(rec.subject_expression)}", True
     if not rec.subject:
         return "any token its flexible claims expression matches (Graph v1.0 does not show it)", True
     subject = rec.subject
@@ -94,7 +97,16 @@ def _name(rec: CredentialRecord) -> str:
 
 
 def _who(rec: CredentialRecord) -> str:
-    return f"tokens for {rec.subject_expression or rec.subject or 'any subject'} from {rec.issuer}"
+    if rec.subject_expression:
+        return f"tokens where {expression_text(rec.subject_expression)} from {rec.issuer}"
+    return f"tokens for {rec.subject or 'any subject'} from {rec.issuer}"
+
+
+def expression_text(expression: str) -> str:
+    """A flexible credential's claims expression in words: `claims['sub'] matches 'repo:x/*'` reads
+    `the sub claim matches repo:x/*`."""
+    words = _CLAIM.sub(lambda match: f"the {match.group(1)} claim", expression)
+    return _LITERAL.sub(lambda match: match.group(1), words)
 
 
 def _host(url: str | None) -> str:
