@@ -37,6 +37,16 @@ class StoryContext:
     now: datetime
     role_assignments: list[RoleAssignment] = field(default_factory=list)  # the snapshot's, shared by all stories
 
+    def never_signs_in(self, quiet: Workload) -> None:
+        """Leave `quiet` out of the everyday activity: it no longer signs in here."""
+        everyday = self.activity.day
+
+        def without(workload: Workload, day_start: datetime) -> None:
+            if workload is not quiet:
+                everyday(workload, day_start)
+
+        self.activity.day = without  # type: ignore[method-assign]
+
     def at(self, days_ago: int, hour: int, minute: int = 0) -> datetime:
         midnight = self.now.replace(hour=0, minute=0, second=0, microsecond=0)
         return midnight - timedelta(days=days_ago) + timedelta(hours=hour, minutes=minute)

@@ -7,10 +7,8 @@ retired azurewebsites.net site. The directory shows them; the logs need not.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from shared.directory.model import RedirectUris
-from shared.sample_tenant.identities import MICROSOFT_TENANT, Workload
+from shared.sample_tenant.identities import MICROSOFT_TENANT
 from shared.sample_tenant.stories import Scenario, Story, StoryContext
 
 EXCHANGE_ONLINE_APP_ID = "00000002-0000-0ff1-ce00-000000000000"
@@ -23,13 +21,7 @@ def secret_on_first_party_app(ctx: StoryContext) -> Scenario:
     exchange.sp.createdDateTime = None
     secret = ctx.factory.secret("backup", 3, 180)
     exchange.sp.passwordCredentials.append(secret)
-    everyday = ctx.activity.day
-
-    def without_exchange(workload: Workload, day_start: datetime) -> None:
-        if workload is not exchange:  # Microsoft's service signs in in Microsoft's tenant, not in these logs
-            everyday(workload, day_start)
-
-    ctx.activity.day = without_exchange  # type: ignore[method-assign]
+    ctx.never_signs_in(exchange)  # Microsoft's service signs in in Microsoft's tenant, not in these logs
     return Scenario("secret-on-first-party-app", "A client secret on Office 365 Exchange Online's service principal",
                     "Someone added the client secret 'backup' to the service principal of Office 365 Exchange Online, "
                     "a Microsoft application that carries no credential of ours: with it they can sign in as "

@@ -36,13 +36,7 @@ def forgotten_integration(ctx: StoryContext) -> Scenario:
     certificate = connector.app.keyCredentials[0]
     certificate.startDateTime = ctx.at(200, 10)
     certificate.endDateTime = certificate.startDateTime + timedelta(days=365)
-    everyday = ctx.activity.day
-
-    def retired(workload: Workload, day_start) -> None:
-        if workload is not connector:  # the CRM it synced was switched off: it never signs in any more
-            everyday(workload, day_start)
-
-    ctx.activity.day = retired  # type: ignore[method-assign]
+    ctx.never_signs_in(connector)  # the CRM it synced was switched off
     return Scenario("forgotten-integration", "A retired CRM connector keeps a valid certificate",
                     "legacy-crm-connector has not signed in since its CRM was switched off, yet its certificate is "
                     "valid for another 165 days. The logs reach back three weeks only, so the checks call it "
