@@ -371,3 +371,65 @@ def test_package_data_ships_the_templates_and_stylesheet():
 
     patterns = tomllib.loads(Path("pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["*"]
     assert "*.html" in patterns and "*.css" in patterns
+
+
+# --- when things go wrong -----------------------------------------------------------------------------------------
+
+
+def test_a_store_outage_or_missing_store_setting_is_a_page_for_a_person_and_json_for_the_api():
+    from azure.data.tables import TableServiceClient
+
+    from shared.settings import SettingsError
+    from shared.store.tables import TableFindingStore
+
+    unreachable = TableFindingStore(TableServiceClient.from_connection_string(
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
+        "TableEndpoint=http://127.0.0.1:9/devstoreaccount1;"), prefix="nowhere")
+    unreachable.service._client._config.retry_policy.total_retries = 0
+
+    def unconfigured():
+        raise SettingsError("setting FINDINGS_TABLE_ENDPOINT is not set")
+
+    for factory, reason in ((lambda: unreachable, "The findings store cannot be reached just now."),
+                            (unconfigured, "The findings store is not configured: setting FINDINGS_TABLE_ENDPOINT "
+                                           "is not set.")):
+        with TestClient(create_api(factory, api_key=KEY, clock=lambda: NOW), follow_redirects=False) as client:
+            sign_in(client)
+            page = client.get("/api/ui/findings")
+            assert page.status_code == 503 and page.headers["content-type"].startswith("text/html")
+            assert page.headers["retry-after"] == "60"
+            assert "default-src 'none'" in page.headers["content-security-policy"]
+            assert f"Findings unavailable {reason} Try again in a minute." in text(page)
+            api = client.get("/api/findings", headers={"x-api-key": KEY})
+            assert api.status_code == 503 and api.headers["content-type"] == "application/problem+json"
+
+
+def test_wrong_keys_from_one_address_lock_the_form_for_that_address_without_checking_the_key(browser, seeded):
+    from shared.web.session import FAILED_SIGN_INS
+
+    browser.get("/api/ui/login")
+    for _ in range(FAILED_SIGN_INS):
+        assert browser.post("/api/ui/login", data={"csrf": csrf(browser), "name": "mallory",
+                                                   "key": "x" * 30}).status_code == 401
+    locked = browser.post("/api/ui/login", data={"csrf": csrf(browser), "name": "alice", "key": KEY})
+    assert locked.status_code == 429 and locked.headers["retry-after"] == "300"
+    assert "Too many wrong keys from this address: try again in 5 min." in text(locked)
+    assert SESSION_COOKIE not in locked.headers.get("set-cookie", "")
+
+
+def test_the_lock_lifts_when_the_oldest_wrong_key_is_five_minutes_old_and_a_right_key_clears_the_count():
+    from shared.web.session import FAILED_SIGN_INS, SIGN_IN_LOCKOUT_SECONDS, SignInAttempts
+
+    clock = [1000.0]
+    attempts = SignInAttempts(lambda: clock[0])
+    for second in range(FAILED_SIGN_INS):
+        clock[0] = 1000.0 + second
+        attempts.failed("203.0.113.7")
+    assert attempts.seconds_to_wait("203.0.113.7") == SIGN_IN_LOCKOUT_SECONDS - (FAILED_SIGN_INS - 1)
+    assert attempts.seconds_to_wait("198.51.100.2") == 0  # another address is not held back
+    clock[0] = 1000.0 + SIGN_IN_LOCKOUT_SECONDS
+    assert attempts.seconds_to_wait("203.0.113.7") == 0  # the oldest has aged out: four left, one more try
+    attempts.failed("203.0.113.7")
+    assert attempts.seconds_to_wait("203.0.113.7") == 1
+    attempts.succeeded("203.0.113.7")
+    assert attempts.seconds_to_wait("203.0.113.7") == 0

@@ -18,16 +18,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+from azure.core.exceptions import AzureError
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.finding_facts import finding_facts, history_lines, principal_label
 from shared.names import Named
 from shared.store.keys import InvalidContinuation
 from shared.store.model import STATUSES, FindingChanged, Triage, check_triage_status
-from shared.text import moment, plural, short_id, value_text
+from shared.text import duration, moment, plural, short_id, value_text
 from shared.web.filters import read_credential_filters, read_filters
+from shared.web.paths import is_web_page
 from shared.web.session import (
     CSRF_COOKIE,
     CSRF_FIELD,
@@ -56,6 +59,7 @@ HERE = Path(__file__).parent
 PAGE_SIZE = 50
 TRAIL_MARGIN = timedelta(hours=1)
 SUPPRESSION_DAYS = 90
+STORE_RETRY_SECONDS = 60
 ACTIONS = {"acknowledged": "Acknowledge", "resolved": "Resolve", "false_positive": "False positive", "new": "Reopen"}
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
@@ -115,6 +119,24 @@ def mount_web(app: FastAPI, store: Callable[[], TableFindingStore], options: Web
     def forbidden(request: Request, error: Forbidden) -> Response:
         return _page(request, "message.html", {"title": "Not allowed", "message": str(error)}, status=403)
 
+    api_store_unavailable = app.exception_handlers[AzureError]
+
+    @app.exception_handler(AzureError)
+    def store_unavailable(request: Request, error: AzureError) -> Response:
+        if not is_web_page(request.url.path):
+            return api_store_unavailable(request, error)
+        log.exception("findings store request failed: %s %s", request.method, request.url.path)
+        return _store_unavailable_page(request, "The findings store cannot be reached just now.")
+
+    api_http_error = app.exception_handlers[StarletteHTTPException]
+
+    @app.exception_handler(StarletteHTTPException)
+    async def store_not_configured(request: Request, error: StarletteHTTPException) -> Response:
+        if error.status_code != 503 or not is_web_page(request.url.path):
+            return await api_http_error(request, error)
+        detail = str(error.detail)
+        return _store_unavailable_page(request, f"{detail[:1].upper()}{detail[1:]}.")
+
     @router.get("/static/site.css")
     def stylesheet() -> Response:
         return Response((HERE / "static" / "site.css").read_text(encoding="utf-8"), media_type="text/css",
@@ -139,9 +161,18 @@ def mount_web(app: FastAPI, store: Callable[[], TableFindingStore], options: Web
         check_form(request, form)
         name = str(form.get("name", "")).strip()[:256]
         target = _local_path(str(form.get("next", "")))
+        address = request.client.host if request.client else "unknown"
+        attempts = options.sessions.attempts
+        if wait := attempts.seconds_to_wait(address):
+            message = f"Too many wrong keys from this address: try again in {duration(timedelta(seconds=wait))}."
+            return _page(request, "login.html", {"next": target, "message": message, "name": name}, status=429,
+                         headers={"Retry-After": str(wait)})
         if not options.sessions.key_matches(str(form.get("key", ""))) or not name:
             message = "Give your name and the server's key (WIAUDIT_API_KEY)." if not name else "Wrong key."
+            if name:
+                attempts.failed(address)
             return _page(request, "login.html", {"next": target, "message": message, "name": name}, status=401)
+        attempts.succeeded(address)
         response = RedirectResponse(target, 303)
         set_cookie(response, request, SESSION_COOKIE, options.sessions.issue(name), max_age=SESSION_SECONDS)
         return response
@@ -286,13 +317,20 @@ def mount_web(app: FastAPI, store: Callable[[], TableFindingStore], options: Web
     app.include_router(router)
 
 
-def _page(request: Request, template: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
+def _page(request: Request, template: str, context: dict[str, Any], status: int = 200,
+          headers: dict[str, str] | None = None) -> HTMLResponse:
     token = csrf_token(request)
     html = _templates().get_template(template).render(**context, csrf=token, request=request)
-    response = HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+    response = HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS | (headers or {}))
     if request.cookies.get(CSRF_COOKIE) != token:
         set_cookie(response, request, CSRF_COOKIE, token)
     return response
+
+
+def _store_unavailable_page(request: Request, reason: str) -> HTMLResponse:
+    message = f"{reason} Try again in a minute."
+    return _page(request, "message.html", {"title": "Findings unavailable", "message": message}, status=503,
+                 headers={"Retry-After": str(STORE_RETRY_SECONDS)})
 
 
 def _local_path(target: str) -> str:

@@ -10,6 +10,9 @@ Two ways to be signed in, the same as the API's two modes (shared/api/app.py):
   platform's headers name the person (shared/api/identity.py). Without it the pages refuse to serve, since the
   host lets browser requests through without the function key.
 
+Wrong keys are counted per client address: after FAILED_SIGN_INS within SIGN_IN_LOCKOUT_SECONDS that address is
+refused without the key being checked, until the oldest of those attempts is that long ago.
+
 Every form carries a CSRF token that must equal the HttpOnly, SameSite=Strict cookie the page set (double
 submit: another site can neither read nor set it), and a POST whose Origin is another site's is refused.
 """
@@ -23,6 +26,7 @@ import hmac
 import json
 import secrets
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -37,6 +41,9 @@ CSRF_COOKIE = "wiaudit_csrf"
 CSRF_FIELD = "csrf"
 SESSION_SECONDS = 12 * 3600
 MAX_NAME = 256
+FAILED_SIGN_INS = 5
+SIGN_IN_LOCKOUT_SECONDS = 300
+TRACKED_ADDRESSES = 4096
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,40 @@ class Forbidden(Exception):
     """Signed in, but not allowed: the message says what is missing."""
 
 
+class SignInAttempts:
+    """Recent wrong keys per client address, so the login form cannot be used to guess the key."""
+
+    def __init__(self, now: Callable[[], float]) -> None:
+        self._now = now
+        self._failures: dict[str, deque[float]] = {}
+
+    def seconds_to_wait(self, address: str) -> int:
+        """0 when the address may try a key now, else the whole seconds until it may."""
+        failures = self._recent(address)
+        if len(failures) < FAILED_SIGN_INS:
+            return 0
+        return max(1, int(failures[0] + SIGN_IN_LOCKOUT_SECONDS - self._now() + 0.999))
+
+    def failed(self, address: str) -> None:
+        if address not in self._failures and len(self._failures) >= TRACKED_ADDRESSES:
+            self._forget_quiet_addresses()
+        self._recent(address).append(self._now())
+
+    def succeeded(self, address: str) -> None:
+        self._failures.pop(address, None)
+
+    def _recent(self, address: str) -> deque[float]:
+        failures = self._failures.setdefault(address, deque(maxlen=FAILED_SIGN_INS))
+        while failures and failures[0] <= self._now() - SIGN_IN_LOCKOUT_SECONDS:
+            failures.popleft()
+        return failures
+
+    def _forget_quiet_addresses(self) -> None:
+        for address in list(self._failures):
+            if not self._recent(address):
+                del self._failures[address]
+
+
 class LocalSessions:
     """Sessions of a locally served app, signed with a key derived from its API key."""
 
@@ -66,6 +107,7 @@ class LocalSessions:
         self._api_key = api_key.encode("utf-8")
         self._signing = hmac.new(self._api_key, b"wiaudit web session", hashlib.sha256).digest()
         self._now = now
+        self.attempts = SignInAttempts(now)
 
     def key_matches(self, offered: str) -> bool:
         return hmac.compare_digest(offered.encode("utf-8"), self._api_key)
