@@ -68,6 +68,26 @@ def finding_store(table_service: Any, table_prefix: str) -> Any:
     return store
 
 
+@pytest.fixture
+def unavailable_stores() -> list[tuple[Callable[[], Any], str]]:
+    """Store factories the API cannot use, each named: "unreachable" (its endpoint answers nothing, no retries) and
+    "unconfigured" (FINDINGS_TABLE_ENDPOINT is not set)."""
+    from azure.data.tables import TableServiceClient
+
+    from shared.settings import SettingsError
+    from shared.store import TableFindingStore
+
+    unreachable = TableFindingStore(TableServiceClient.from_connection_string(
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
+        "TableEndpoint=http://127.0.0.1:9/devstoreaccount1;"), prefix="nowhere")
+    unreachable.service._client._config.retry_policy.total_retries = 0
+
+    def unconfigured() -> Any:
+        raise SettingsError("setting FINDINGS_TABLE_ENDPOINT is not set")
+
+    return [(lambda: unreachable, "unreachable"), (unconfigured, "unconfigured")]
+
+
 @pytest.fixture(scope="session")
 def make_finding() -> Callable[..., Any]:
     """Factory of Findings: make_finding(principal="sp1", day=0, detection="det_a", **overrides)."""

@@ -14,7 +14,6 @@ from typing import Any
 import azure.functions as func
 import pytest
 import schemathesis
-from azure.data.tables import TableServiceClient
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
@@ -424,21 +423,12 @@ def test_detections_are_the_catalog_and_the_posture_checks_in_the_list_shape(cli
     assert (expired["kind"], expired["severity"], expired["frequency"]) == ("Posture", "Low", None)
 
 
-def test_an_unreachable_or_unconfigured_store_is_503_not_500():
-    from shared.settings import SettingsError
-
-    unreachable = TableFindingStore(TableServiceClient.from_connection_string(
-        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
-        "TableEndpoint=http://127.0.0.1:9/devstoreaccount1;"), prefix="nowhere")
-    unreachable.service._client._config.retry_policy.total_retries = 0
-
-    def unconfigured():
-        raise SettingsError("setting FINDINGS_TABLE_ENDPOINT is not set")
-
-    for factory, message in ((lambda: unreachable, "unavailable"), (unconfigured, "FINDINGS_TABLE_ENDPOINT")):
+def test_an_unreachable_or_unconfigured_store_is_503_not_500(unavailable_stores):
+    words = {"unreachable": "unavailable", "unconfigured": "FINDINGS_TABLE_ENDPOINT"}
+    for factory, cause in unavailable_stores:
         with TestClient(create_api(factory, api_key=KEY), headers={"x-api-key": KEY}) as client:
             response = client.get("/api/findings")
-            assert response.status_code == 503 and message in response.json()["detail"]
+            assert response.status_code == 503 and words[cause] in response.json()["detail"]
 
 
 # --- through the Azure Functions host path ----------------------------------------------------------------------

@@ -376,30 +376,17 @@ def test_package_data_ships_the_templates_and_stylesheet():
 # --- when things go wrong -----------------------------------------------------------------------------------------
 
 
-def test_a_store_outage_or_missing_store_setting_is_a_page_for_a_person_and_json_for_the_api():
-    from azure.data.tables import TableServiceClient
-
-    from shared.settings import SettingsError
-    from shared.store.tables import TableFindingStore
-
-    unreachable = TableFindingStore(TableServiceClient.from_connection_string(
-        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
-        "TableEndpoint=http://127.0.0.1:9/devstoreaccount1;"), prefix="nowhere")
-    unreachable.service._client._config.retry_policy.total_retries = 0
-
-    def unconfigured():
-        raise SettingsError("setting FINDINGS_TABLE_ENDPOINT is not set")
-
-    for factory, reason in ((lambda: unreachable, "The findings store cannot be reached just now."),
-                            (unconfigured, "The findings store is not configured: setting FINDINGS_TABLE_ENDPOINT "
-                                           "is not set.")):
+def test_a_store_outage_or_missing_store_setting_is_a_page_for_a_person_and_json_for_the_api(unavailable_stores):
+    reasons = {"unreachable": "cannot be reached just now.",
+               "unconfigured": "is not configured: setting FINDINGS_TABLE_ENDPOINT is not set."}
+    for factory, cause in unavailable_stores:
         with TestClient(create_api(factory, api_key=KEY, clock=lambda: NOW), follow_redirects=False) as client:
             sign_in(client)
             page = client.get("/api/ui/findings")
             assert page.status_code == 503 and page.headers["content-type"].startswith("text/html")
             assert page.headers["retry-after"] == "60"
             assert "default-src 'none'" in page.headers["content-security-policy"]
-            assert f"Findings unavailable {reason} Try again in a minute." in text(page)
+            assert f"Findings unavailable The findings store {reasons[cause]} Try again in a minute." in text(page)
             api = client.get("/api/findings", headers={"x-api-key": KEY})
             assert api.status_code == 503 and api.headers["content-type"] == "application/problem+json"
 
