@@ -64,7 +64,7 @@ def test_a_folder_runs_on_past_refusals_and_failures(sample_tenant, tmp_path):
     (tmp_path / "c_unknown_table.kql").write_text("NoSuchTable | take 1\n")
     (tmp_path / "d_no_query.yaml").write_text("name: only a name\n")
     (tmp_path / "e_refused_function.kql").write_text(
-        "AuditLogs\n| summarize Ops = make_set(OperationName),\n    Who = anyif(Identity, Result == 'success')\n")
+        "AuditLogs\n| summarize Ops = make_set(OperationName),\n    Who = make_bag(bag_pack(Identity, Result))\n")
     (tmp_path / "f_refused_after_a_rewrite.kql").write_text(
         "AuditLogs | summarize makeset(OperationName) | mv-apply x = set_OperationName on (take 1)\n")
     result = hunt(sample_tenant, str(tmp_path))
@@ -72,7 +72,7 @@ def test_a_folder_runs_on_past_refusals_and_failures(sample_tenant, tmp_path):
     assert "Failed service principal sign-ins" in result.stdout and "nightly-export" in result.stdout
     assert "refused: " in result.stderr
     assert "mv-apply is not supported offline at line 3, column 3" in result.stderr
-    assert "anyif() is not supported offline at line 3, column 11" in result.stderr
+    assert "make_bag() is not supported offline at line 3, column 11" in result.stderr
     assert "c_unknown_table.kql" in result.stderr and "d_no_query.yaml has no `query` text" in result.stderr
     assert "f_refused_after_a_rewrite.kql: mv-apply is not supported offline at line 1, column 48" in result.stderr
     assert "6 queries: 1 ran, 3 refused, 2 failed" in result.stderr

@@ -8,25 +8,14 @@ as it is, and duckdb-kql refuses it loudly. Rules run until none applies, so rew
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable
-from dataclasses import dataclass
 
+from shared.kql.edits import Columns, Edit, Rule, apply, calls, column, line_keeping, source
+from shared.kql.functions import column_ifexists, conditional_aggregates, extract_json, renamed_by_key
 from shared.kql.tokens import Token, arguments, closing, tokenize
 
-Columns = Callable[[str], list[str]]  # the output columns of a query, in order
 ALIASES = {"makeset": "make_set", "makelist": "make_list", "parsejson": "parse_json"}  # Kusto's deprecated names
 # 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 as parse_ipv4 numbers
 _PRIVATE_IPV4 = ((167772160, 184549375), (2886729728, 2887778303), (3232235520, 3232301055))
-
-
-@dataclass(frozen=True)
-class Edit:
-    start: int
-    end: int
-    text: str
-
-
-Rule = Callable[[str, list[Token], Columns | None], list[Edit]]
 
 
 def rewrite(kql: str, columns: Columns | None = None) -> str:
@@ -38,45 +27,23 @@ def rewrite(kql: str, columns: Columns | None = None) -> str:
         for rule in RULES:
             edits = rule(text, tokens, columns)
             if edits:
-                text = _apply(text, edits)
+                text = apply(text, edits)
                 break
         else:
             return text
     raise RuntimeError("query rewriting did not settle")  # a rule that undoes another: a bug here, not in the query
 
 
-def _line_keeping(text: str, start: int, end: int, replacement: str) -> Edit:
-    """An edit that keeps the query's line count, so the engine's line numbers still point at the lines written."""
-    missing = text.count("\n", start, end) - replacement.count("\n")
-    return Edit(start, end, replacement + "\n" * max(missing, 0))
-
-
-def _apply(text: str, edits: list[Edit]) -> str:
-    for edit in sorted(edits, key=lambda e: e.start, reverse=True):
-        text = text[:edit.start] + edit.text + text[edit.end:]
-    return text
-
-
-def _calls(tokens: list[Token], name: str) -> list[int]:
-    """Indexes of `name(` calls that are functions, not a member `.name(` of something."""
-    return [i for i, token in enumerate(tokens[:-1])
-            if token.is_name(name) and tokens[i + 1].text == "(" and (i == 0 or tokens[i - 1].text != ".")]
-
-
-def _source(text: str, tokens: list[Token], first: int, last: int) -> str:
-    return text[tokens[first].start:tokens[last - 1].end]
-
-
 def deprecated_aliases(text: str, tokens: list[Token], columns: Columns | None) -> list[Edit]:
     """makeset, makelist and parsejson are Kusto's old names of make_set, make_list and parse_json."""
-    return [Edit(tokens[i].start, tokens[i].end, new) for old, new in ALIASES.items() for i in _calls(tokens, old)]
+    return [Edit(tokens[i].start, tokens[i].end, new) for old, new in ALIASES.items() for i in calls(tokens, old)]
 
 
 def split_at_index(text: str, tokens: list[Token], columns: Columns | None) -> list[Edit]:
     """split(s, d, i) is the array holding the i-th substring, or an empty array when there is none: the same as
     array_slice(split(s, d), i, i). Only a literal, non-negative i (the documented zero-based index)."""
     edits = []
-    for call in _calls(tokens, "split"):
+    for call in calls(tokens, "split"):
         parts = arguments(tokens, call + 1)
         if len(parts) != 3:
             continue
@@ -135,11 +102,11 @@ def _join_on(tokens: list[Token], join: int) -> int | None:
 def ipv4_is_private(text: str, tokens: list[Token], columns: Columns | None) -> list[Edit]:
     """ipv4_is_private(ip): whether the address (or the network of an IP-prefix) lies in 10.0.0.0/8,
     172.16.0.0/12 or 192.168.0.0/16; null when the text is no IPv4 address, as parse_ipv4 gives null."""
-    for call in _calls(tokens, "ipv4_is_private"):
+    for call in calls(tokens, "ipv4_is_private"):
         parts = arguments(tokens, call + 1)
         if len(parts) != 1:
             continue
-        address = _source(text, tokens, *parts[0])
+        address = source(text, tokens, *parts[0])
         return [Edit(tokens[call].start, tokens[closing(tokens, call + 1)].end, _private_test(address))]
     return []
 
@@ -168,8 +135,8 @@ def project_reorder(text: str, tokens: list[Token], columns: Columns | None) -> 
         available = columns(text[:tokens[pipe].start])
         first = [name for pattern in patterns for name in available if fnmatch.fnmatchcase(name, pattern)]
         ordered = list(dict.fromkeys(first + available))
-        listing = ", ".join(_column(name) for name in ordered)
-        return [_line_keeping(text, tokens[index].start, tokens[end - 1].end, f"project {listing}")]
+        listing = ", ".join(column(name) for name in ordered)
+        return [line_keeping(text, tokens[index].start, tokens[end - 1].end, f"project {listing}")]
     return []
 
 
@@ -220,8 +187,8 @@ def mv_apply(text: str, tokens: list[Token], columns: Columns | None) -> list[Ed
         name, array, opening = shape
         closing_paren = closing(tokens, opening)
         body = text[tokens[opening].end:tokens[closing_paren].start].strip()
-        expansion = f"mv-expand {_column(name)} = {array}" if name != array else f"mv-expand {_column(name)}"
-        return [_line_keeping(text, tokens[index].start, tokens[closing_paren].end, f"{expansion} | {body}")]
+        expansion = f"mv-expand {column(name)} = {array}" if name != array else f"mv-expand {column(name)}"
+        return [line_keeping(text, tokens[index].start, tokens[closing_paren].end, f"{expansion} | {body}")]
     return []
 
 
@@ -248,7 +215,7 @@ def _mv_apply_shape(text: str, tokens: list[Token], index: int) -> tuple[str, st
     expression = (first + 2 if named else first, on)
     if expression[1] - expression[0] < 1:
         return None
-    array = _source(text, tokens, *expression)
+    array = source(text, tokens, *expression)
     name = tokens[first].text if named else array
     if not named and not (expression[1] - expression[0] == 1 and tokens[expression[0]].kind == "name"):
         return None  # Kusto gives an unnamed expression a random name
@@ -283,9 +250,5 @@ def _row_wise(tokens: list[Token], opening: int) -> bool:
     return True
 
 
-def _column(name: str) -> str:
-    return name if name.isidentifier() else "['" + name.replace("\\", "\\\\").replace("'", "\\'") + "']"
-
-
 RULES: list[Rule] = [deprecated_aliases, member_bracket_paths, join_and_keys, split_at_index, ipv4_is_private,
-                     project_reorder, mv_apply]
+                     conditional_aggregates, extract_json, renamed_by_key, project_reorder, column_ifexists, mv_apply]
