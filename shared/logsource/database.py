@@ -135,7 +135,7 @@ class LogDatabase:
             report.problems.append(LoadProblem(Location(files[number][0]), message))
             report.unreadable.append(files[number][0])
         if files:
-            self._route({number: self._resolve(hint) for number, (_, hint) in enumerate(files)})
+            self._route([self._resolve(hint) for _, hint in files])
         loaded = self._load_routed() if files else Counter()
         for (_, table), count in loaded.items():
             report.rows[table] += count
@@ -146,18 +146,19 @@ class LogDatabase:
         self._drop_staging()
         return report
 
-    def _route(self, hints: dict[int, str]) -> None:
-        """`_routed`: each staged record with its table (NULL: a raw record of an unknown category, a problem)."""
-        self.connection.execute("CREATE OR REPLACE TEMP TABLE _hints AS SELECT unnest($1) AS file, unnest($2) AS hint",
-                                [list(hints), list(hints.values())])
+    def _route(self, hints: list[str]) -> None:
+        """`_routed`: each staged record with its table (NULL: a raw record of an unknown category, a problem);
+        `hints[file]` is the table of the file's records that are not raw ones."""
+        paths = ", ".join(f"'{path}'" for path in raw_records.ROUTING_PATHS)
         self.connection.execute(f"""
             CREATE OR REPLACE TEMP TABLE _routed AS
-            SELECT i.rowid AS _id, i.file AS _file, i.line AS _line, i.item, {raw_records.is_raw('i.item')} AS raw,
-                   {raw_records.route('i.item', 'h.hint')} AS route
-            FROM _items i JOIN _hints h USING (file)""")
+            SELECT _id, _file, _line, item, {raw_records.is_raw('f')} AS raw,
+                   {raw_records.route('f', '$1[_file + 1]')} AS route, {raw_records.category_of('f')} AS category
+            FROM (SELECT rowid AS _id, file AS _file, line AS _line, item, json_extract(item, [{paths}]) AS f
+                  FROM _items)""", [hints])
         self.connection.execute("""
             INSERT INTO _problems SELECT _file, _line, 'no Log Analytics table for category '
-                || chr(39) || coalesce(item ->> '$.category', '') || chr(39) FROM _routed WHERE route IS NULL""")
+                || chr(39) || coalesce(category, '') || chr(39) FROM _routed WHERE route IS NULL""")
         self._drop_deep_records()
 
     def _drop_deep_records(self) -> None:

@@ -158,8 +158,7 @@ def _stage_json_files(connection: Any, paths: dict[int, Path], compression: str)
     for file, first, count, valid, batch in connection.execute("""
             SELECT file, first, count, json_valid(first), CASE WHEN json_valid(first)
                    THEN json_type(first) = 'ARRAY' OR json_type(first, '$.records') = 'ARRAY' ELSE false END
-            FROM (SELECT file, arg_min(text, line) AS first, count(*) AS count FROM _lines WHERE trim(text) <> ''
-                  GROUP BY file)""").fetchall():
+            FROM (SELECT file, arg_min(text, line) AS first, count(*) AS count FROM _lines GROUP BY file)""").fetchall():
         if not valid and first.lstrip()[:1] in ("[", "{"):
             try:
                 if _stage_document(connection, paths[file], file, compression):
@@ -169,8 +168,8 @@ def _stage_json_files(connection: Any, paths: dict[int, Path], compression: str)
                 continue
         (positional if count == 1 and batch else lines).append(file)
     if positional:
-        _stage_elements(connection, f"SELECT file, 1 AS line, text::JSON AS doc FROM _lines WHERE trim(text) <> '' "
-                                    f"AND file IN ({_listed(positional)})", positional=True)
+        _stage_elements(connection, f"SELECT file, 1 AS line, text::JSON AS doc FROM _lines "
+                                    f"WHERE file IN ({_listed(positional)})", positional=True)
     if lines:
         _stage_lines(connection, lines)
     connection.execute("DROP TABLE _lines")
@@ -178,19 +177,21 @@ def _stage_json_files(connection: Any, paths: dict[int, Path], compression: str)
 
 
 def _read_lines(connection: Any, paths: dict[int, Path], compression: str) -> None:
-    """`_lines` (file, line, text): every line of the files; lines DuckDB rejected (not UTF-8) are problems."""
+    """`_lines` (file, line, text): every line of the files that is not blank (only spaces, which `trim` removes:
+    Unicode's space separators); lines DuckDB rejected (not UTF-8) are problems."""
     connection.execute("CREATE OR REPLACE TEMP TABLE _names AS SELECT unnest($1) AS filename, unnest($2) AS file",
                        [[str(path) for path in paths.values()], list(paths)])
     connection.execute(f"CREATE OR REPLACE TEMP TABLE _read AS SELECT filename, text FROM read_csv(?, {_LINES}, "
                        "compression=?, filename=true)", [[str(path) for path in paths.values()], compression])
     rejected = _rejected_lines(connection)
     connection.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _lines AS
-        SELECT n.file, coalesce(m.line, r.k) AS line, CASE WHEN coalesce(m.line, r.k) = 1
-               THEN ltrim(r.text, chr(65279)) ELSE r.text END AS text  -- a UTF-8 byte order mark
-        FROM (SELECT filename, text, row_number() OVER (PARTITION BY filename ORDER BY rowid) AS k FROM _read) r
-        JOIN _names n USING (filename)
-        LEFT JOIN ({rejected}) m ON m.file = n.file AND m.k = r.k""")
+        CREATE OR REPLACE TEMP TABLE _lines AS SELECT * FROM (
+            SELECT n.file, coalesce(m.line, r.k) AS line, CASE WHEN coalesce(m.line, r.k) = 1
+                   THEN ltrim(r.text, chr(65279)) ELSE r.text END AS text  -- a UTF-8 byte order mark
+            FROM (SELECT filename, text, row_number() OVER (PARTITION BY filename ORDER BY rowid) AS k FROM _read) r
+            JOIN _names n USING (filename)
+            LEFT JOIN ({rejected}) m ON m.file = n.file AND m.k = r.k)
+        WHERE regexp_matches(text, '[^\\p{{Zs}}]')""")
     connection.execute("DROP TABLE _read")
 
 
@@ -226,8 +227,8 @@ def _listed(files: list[int]) -> str:
 def _stage_lines(connection: Any, files: list[int]) -> None:
     """JSON lines: each line one record, or an Event Hub batch `{"records": [...]}` whose records share its line."""
     connection.execute(f"CREATE OR REPLACE TEMP TABLE _valid AS SELECT file, line, text::JSON AS doc FROM _lines "
-                       f"WHERE trim(text) <> '' AND json_valid(text) AND file IN ({_listed(files)})")
-    invalid = connection.execute(f"SELECT file, line, text FROM _lines WHERE trim(text) <> '' AND NOT json_valid(text) "
+                       f"WHERE json_valid(text) AND file IN ({_listed(files)})")
+    invalid = connection.execute(f"SELECT file, line, text FROM _lines WHERE NOT json_valid(text) "
                                  f"AND file IN ({_listed(files)}) ORDER BY file, line").fetchall()
     add_problems(connection, [(file, line, _json_problem(text, index))
                               for index, (file, line, text) in enumerate(invalid)])
