@@ -158,7 +158,8 @@ def _stage_json_files(connection: Any, paths: dict[int, Path], compression: str)
     for file, first, count, valid, batch in connection.execute("""
             SELECT file, first, count, json_valid(first), CASE WHEN json_valid(first)
                    THEN json_type(first) = 'ARRAY' OR json_type(first, '$.records') = 'ARRAY' ELSE false END
-            FROM (SELECT file, arg_min(text, line) AS first, count(*) AS count FROM _lines GROUP BY file)""").fetchall():
+            FROM (SELECT file, arg_min(text, line) AS first, count(*) AS count FROM _lines GROUP BY file)
+            """).fetchall():
         if not valid and first.lstrip()[:1] in ("[", "{"):
             try:
                 if _stage_document(connection, paths[file], file, compression):
