@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,8 +14,10 @@ from shared.catalog.loader import load_catalog
 from shared.detect import run_catalog
 from shared.directory.model import DirectorySnapshot
 from shared.logsource.embedded import EmbeddedLogSource
-from shared.sample_tenant.generator import SAMPLE_NOW, generate
+from shared.sample_tenant.generator import MIN_SERVICE_PRINCIPALS, SAMPLE_NOW, generate
+from shared.sample_tenant.identities import MICROSOFT_TENANT
 from shared.sample_tenant.manifest import Manifest
+from shared.sample_tenant.stories import all_stories
 from shared.severity import severity_rank
 
 
@@ -78,3 +82,34 @@ def test_directory_knows_every_principal_in_the_logs(tenant, audit):
 def test_too_small_a_tenant_is_refused(tmp_path):
     with pytest.raises(ValueError, match=r"at least \d+ service principals"):
         generate(tmp_path, service_principals=3)
+
+
+def _sessions_a_day(logs: Path, names: set[str]) -> Counter[tuple[str, str]]:
+    """Sign-ins that open a session (not the Key Vault token an application gets on the side), by principal and
+    day, for the principals named."""
+    counts: Counter[tuple[str, str]] = Counter()
+    for path in logs.glob("insights-logs-*signinlogs/**/PT1H.json"):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            record = json.loads(line)
+            properties = record["properties"]
+            side_token = (record["category"] == "ServicePrincipalSignInLogs"
+                          and properties["resourceDisplayName"] == "Azure Key Vault")
+            if properties["servicePrincipalName"] in names and not side_token:
+                counts[(properties["servicePrincipalName"], record["time"][:10])] += 1
+    return counts
+
+
+def test_a_busier_tenant_signs_in_as_often_as_asked_with_the_same_stories(tmp_path):
+    usual = generate(tmp_path / "usual", seed=7, service_principals=MIN_SERVICE_PRINCIPALS + 6, days=8)
+    busier = generate(tmp_path / "busier", seed=7, service_principals=MIN_SERVICE_PRINCIPALS + 6, days=8,
+                      sign_ins_per_day=12)
+    assert busier["scenarios"] == usual["scenarios"]
+    story_names = {name for _, name, _ in all_stories()[1]}
+    snapshot = DirectorySnapshot.load(tmp_path / "busier" / "directory.json")
+    background = {sp.displayName for sp in snapshot.servicePrincipals if sp.appOwnerOrganizationId != MICROSOFT_TENANT
+                  and sp.displayName not in story_names}
+    full_days = {(SAMPLE_NOW - timedelta(days=back)).strftime("%Y-%m-%d") for back in range(1, 9)}
+    busy = _sessions_a_day(tmp_path / "busier" / "logs", background)
+    assert len(background) == 6
+    assert {count for (_, day), count in busy.items() if day in full_days} <= {11, 12, 13}
+    assert len([key for key in busy if key[1] in full_days]) == 6 * 8

@@ -32,8 +32,12 @@ MIN_SERVICE_PRINCIPALS = len(all_stories()[1])
 
 
 def generate(out: Path, *, seed: int = 7, service_principals: int = 40, days: int = 21, now: datetime = SAMPLE_NOW,
-             progress: Callable[[int, int], None] | None = None) -> dict:
-    """Write `out/directory.json`, `out/logs/` and `out/manifest.json`; returns the manifest."""
+             sign_ins_per_day: int | None = None, progress: Callable[[int, int], None] | None = None) -> dict:
+    """Write `out/directory.json`, `out/logs/` and `out/manifest.json`; returns the manifest.
+
+    `sign_ins_per_day` sets how often each background workload (not a story's) signs in a day, give or take one;
+    None keeps each one's habit (2 to 8). Raising it makes a big tenant for the benchmark without more principals.
+    """
     if service_principals < MIN_SERVICE_PRINCIPALS:
         raise ValueError(f"the sample tenant needs at least {MIN_SERVICE_PRINCIPALS} service principals")
     if days < 8:
@@ -47,7 +51,7 @@ def generate(out: Path, *, seed: int = 7, service_principals: int = 40, days: in
     activity = Activity(factory, book, tenant_id, now)
 
     microsoft = _microsoft_principals(factory)
-    workloads = _workloads(factory, service_principals)
+    workloads = _workloads(factory, service_principals, sign_ins_per_day)
     _grant_permissions(factory, workloads, microsoft[0])
     role_assignments: list[RoleAssignment] = []
     scenarios = [story(StoryContext(factory, activity, workloads, now, role_assignments))
@@ -66,7 +70,7 @@ def generate(out: Path, *, seed: int = 7, service_principals: int = 40, days: in
 
     snapshot = _snapshot(tenant_id, now, workloads, microsoft, role_assignments)
     snapshot.save(out / "directory.json")
-    manifest = _manifest(seed, now, days, service_principals, scenarios, book.counts)
+    manifest = _manifest(seed, now, days, service_principals, sign_ins_per_day, scenarios, book.counts)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1, default=str), encoding="utf-8")
     return manifest
 
@@ -78,7 +82,7 @@ def _microsoft_principals(factory: IdentityFactory) -> list[ServicePrincipal]:
             for app_id, name in names]
 
 
-def _workloads(factory: IdentityFactory, count: int) -> dict[str, Workload]:
+def _workloads(factory: IdentityFactory, count: int, sign_ins_per_day: int | None) -> dict[str, Workload]:
     workloads: dict[str, Workload] = {}
     vaults = [f"/subscriptions/{factory.subscription_id}/resourceGroups/rg-{word}/providers/Microsoft.KeyVault/vaults"
               f"/kv-{word}" for word in WORDS[:5]]
@@ -92,6 +96,8 @@ def _workloads(factory: IdentityFactory, count: int) -> dict[str, Workload]:
         if name not in workloads:
             workloads[name] = _workload(factory, kind, name, certificate=index % 3 == 0,
                                         vault_id=vaults[index % len(vaults)])
+            if sign_ins_per_day is not None:
+                workloads[name].sign_ins_per_day = sign_ins_per_day
         index += 1
     return workloads
 
@@ -128,7 +134,8 @@ def _snapshot(tenant_id: str, now: datetime, workloads: dict[str, Workload], mic
         roleAssignments=role_assignments)
 
 
-def _manifest(seed: int, now: datetime, days: int, service_principals: int, scenarios: list[Scenario],
-              counts: dict[str, int]) -> dict:
+def _manifest(seed: int, now: datetime, days: int, service_principals: int, sign_ins_per_day: int | None,
+              scenarios: list[Scenario], counts: dict[str, int]) -> dict:
     return {"seed": seed, "now": now.isoformat(), "days": days, "servicePrincipals": service_principals,
+            "signInsPerDay": sign_ins_per_day,
             "records": dict(counts), "scenarios": [asdict(scenario) for scenario in scenarios]}
