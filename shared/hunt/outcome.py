@@ -18,6 +18,7 @@ RAN, REFUSED, FAILED = "ran", "refused", "failed"
 CASE_ONLY = "column names that differ only in case"  # DuckDB folds case; KQL keeps AppId and AppID apart
 _NEAR = re.compile(r";? ?near '([^']+)'")
 _CALL = re.compile(r"^(?:function|aggregate):(\w+)$")
+EXPRESSIONS = {"expression:TypeLiteralExpression": "typeof()"}  # constructs duckdb-kql names by their parse node
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ def _construct(text: str, error) -> tuple[str, int | None]:
         if found is not None:
             return found
     offset = _offset(text, error.span.line, error.span.column) if error.span is not None else None
-    return error.construct, offset
+    return EXPRESSIONS.get(error.construct, error.construct), offset
 
 
 def _operator(text: str, wanted: str, line: int | None) -> tuple[str, int] | None:
