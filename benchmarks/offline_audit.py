@@ -42,29 +42,62 @@ def measure_tenant(folder: Path, days: int) -> dict[str, float]:
     from shared.sample_tenant.generator import SAMPLE_NOW
 
     catalog = load_catalog()
-    started = time.perf_counter()
+    files = _log_files(folder / "logs")
+    started, cpu = time.perf_counter(), time.process_time()
     database = LogDatabase()
     report = database.load_folder(folder / "logs")
-    load = time.perf_counter() - started
-    native = _native_read(folder / "logs")
+    load, load_cpu = time.perf_counter() - started, time.process_time() - cpu
+    threads = database.connection.execute("SELECT current_setting('threads')").fetchone()[0]
+    native = {kind: _native_read(files, threads, kind) for kind in ("kept", "scanned")}
     source = EmbeddedLogSource(database, SAMPLE_NOW)
     wall, cpu = time.perf_counter(), time.process_time()
     run = run_catalog(catalog, source, SAMPLE_NOW - timedelta(days=days), SAMPLE_NOW)
-    return {"load_s": load, "native_s": native, "audit_s": time.perf_counter() - wall,
+    return {"load_s": load, "load_cpu_s": load_cpu, "native_kept_s": native["kept"][0],
+            "native_kept_cpu_s": native["kept"][1], "native_scanned_s": native["scanned"][0],
+            "native_scanned_cpu_s": native["scanned"][1], "threads": threads,
+            "audit_s": time.perf_counter() - wall,
             "audit_cpu_s": time.process_time() - cpu, "findings": len(run.findings), "errors": len(run.errors),
             "sign_ins": report.rows["AADServicePrincipalSignInLogs"] + report.rows["AADManagedIdentitySignInLogs"],
             "rows": sum(report.rows.values()), "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def _native_read(folder: Path) -> float:
-    """DuckDB reading the same files itself: every JSON file, schema inferred, rows counted."""
+def _log_files(folder: Path) -> list[Path]:
+    """The files the loader reads, all JSON in a generated tenant (DuckDB's read_json reads exactly these), read
+    once beforehand so that neither side pays for a cold disk."""
+    from shared.logsource.database import log_files_of
+    from shared.logsource.readers import log_format
+
+    files = [path for path, _ in log_files_of(folder)]
+    others = [path for path in files if log_format(path) != "json"]
+    if others:
+        raise SystemExit(f"{others[0]}: not JSON; the comparison with read_json needs a folder of JSON files only")
+    for path in files:
+        path.read_bytes()
+    return files
+
+
+def _native_read(files: list[Path], threads: int, kind: str) -> tuple[float, float]:
+    """Wall and CPU seconds of DuckDB reading the same files itself with as many threads as the loader: `kept`
+    into a table (what loading does), or `scanned` to count the rows (nothing kept, so it skips building columns).
+    In a fresh interpreter, so the table it keeps does not count in this one's peak memory."""
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(_native_figures, (files, threads, kind))
+
+
+def _native_figures(files: list[Path], threads: int, kind: str) -> tuple[float, float]:
     import duckdb
 
-    files = [str(path) for path in sorted(folder.rglob("*.json*")) if path.is_file()]
-    started = time.perf_counter()
-    duckdb.connect().execute("SELECT count(*) FROM read_json(?, union_by_name=true, format='auto')",
-                             [files]).fetchall()
-    return time.perf_counter() - started
+    connection = duckdb.connect()
+    connection.execute(f"SET threads = {int(threads)}")
+    read = "read_json(?, union_by_name=true, format='auto')"
+    sql = f"CREATE TABLE native AS SELECT * FROM {read}" if kind == "kept" else f"SELECT count(*) FROM {read}"
+    started, cpu = time.perf_counter(), time.process_time()
+    connection.execute(sql, [[str(path) for path in files]]).fetchall()
+    figures = time.perf_counter() - started, time.process_time() - cpu
+    connection.close()
+    return figures
 
 
 def range_ratio(runs: int = 2) -> tuple[float, float]:
@@ -113,6 +146,20 @@ def demo_seconds(cache: Path) -> float:
         subprocess.run([str(wiaudit), "store", "stop"], cwd=REPO, env=env, capture_output=True, check=False)
 
 
+def load_line(figures: dict[str, float]) -> str:
+    """Loading against DuckDB's read_json of the same files: the target's ratio is the worse of wall and CPU time
+    against a read that counts the rows (it parses every record but builds no columns, the least any load does);
+    against a read into a table (DuckDB's own load: it infers and builds nested columns) for comparison."""
+    wall, cpu = figures["load_s"], figures["load_cpu_s"]
+    counted, kept = ((figures[f"native_{kind}_s"], figures[f"native_{kind}_cpu_s"]) for kind in ("scanned", "kept"))
+    ratio = max(wall / counted[0], cpu / counted[1])
+    return (f"    load {wall:.1f} s wall / {cpu:.1f} CPU-s: {wall / counted[0]:.2f}x wall and {cpu / counted[1]:.2f}x "
+            f"CPU of DuckDB's read_json counting the same files ({counted[0]:.1f} s / {counted[1]:.1f} CPU-s; "
+            f"{_verdict(ratio, TARGETS['load_ratio'], 'x')}); {wall / kept[0]:.2f}x wall and {cpu / kept[1]:.2f}x "
+            f"CPU of read_json into a table ({kept[0]:.1f} s / {kept[1]:.1f} CPU-s); {figures['threads']:.0f} "
+            "threads each")
+
+
 def _verdict(value: float, target: float, unit: str) -> str:
     met = value <= target
     return f"target <= {target:g}{unit}: " + ("met" if met else f"NOT met, {value - target:.2f}{unit} over")
@@ -144,13 +191,12 @@ def main(argv: list[str] | None = None) -> None:
         folder = tenant(cache, principals)
         for days in (7, 90):
             figures = measured(folder, days)
-            ratio = figures["load_s"] / figures["native_s"]
             peak = _verdict(figures["peak_mib"] / 1024, TARGETS["peak_gib"], " GiB")
             print(f"  {principals:,} principals, {figures['rows']:,} rows ({figures['sign_ins']:,} sign-ins), "
                   f"{days}-day range: audit {figures['audit_s']:.1f} s wall / {figures['audit_cpu_s']:.1f} CPU-s, "
-                  f"{figures['findings']} findings, {figures['errors']} failed rules; load {figures['load_s']:.1f} s "
-                  f"= {ratio:.1f}x DuckDB's read_json ({_verdict(ratio, TARGETS['load_ratio'], 'x')}); peak "
+                  f"{figures['findings']} findings, {figures['errors']} failed rules; peak "
                   f"{figures['peak_mib']:,.0f} MiB ({peak})")
+            print(load_line(figures))
             if figures["sign_ins"] >= 500_000:
                 total = figures["load_s"] + figures["audit_s"]
                 print(f"    load + audit {total:.1f} s at ~{figures['sign_ins'] / 1e6:.1f}M sign-ins "
