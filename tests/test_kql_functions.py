@@ -155,3 +155,15 @@ def test_the_rules_keep_line_numbers_and_leave_strings_alone():
     kql = "T\n| extend AppID = AppId\n| summarize by AppID\n| where x == \"maxif(a, b)\""
     assert rewrite(kql).count("\n") == kql.count("\n")
     assert "maxif(a, b)" in rewrite(kql)
+
+
+def test_conditional_aggregates_inside_a_named_expression_keep_its_name():
+    assert rewrite("T | summarize n = strcat(x, maxif(a, b)), m = tostring(minif(c, d)) by k") == (
+        "T | summarize n = strcat(x, max(iff(b, a, dynamic(null)))), m = tostring(min(iff(d, c, dynamic(null)))) by k")
+    assert rewrite("T | summarize strcat(x, maxif(a, b))") == "T | summarize strcat(x, maxif(a, b))"
+    assert rewrite("T | extend m = maxif(a, b)") == "T | extend m = maxif(a, b)"
+
+
+def test_a_copy_used_inside_a_grouping_expression_stays_as_it_is():
+    kql = "T | extend AppID = AppId | summarize count() by bin(AppID, 1)"
+    assert rewrite(kql) == kql

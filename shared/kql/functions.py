@@ -45,22 +45,30 @@ def conditional_aggregates(text: str, tokens: list[Token], columns: Columns | No
 
 def _summarize_item(tokens: list[Token], call: int) -> int | None:
     """The first token of the `summarize` aggregate that holds the call at `call`, or None when it is in none."""
-    depth, item = 0, None
+    depth, operator = 0, None
     for i in range(call - 1, -1, -1):
         token = tokens[i]
         if token.text in (")", "]", "}"):
             depth += 1
         elif token.text in ("(", "[", "{"):
             depth -= 1
-        elif depth <= 0 and (token.text == "|" or token.text == ";"):
+        elif depth <= 0 and token.text in ("|", ";"):
             return None
-        elif depth == 0 and token.text == "," and item is None:
-            item = i + 1
-        elif depth < 0 and token.text == ",":
-            item = None  # a comma inside a call the aggregate is an argument of
         elif depth <= 0 and token.is_name("summarize"):
-            return item if item is not None else i + 1
-    return None
+            operator = i
+            break
+    if operator is None:
+        return None
+    item, depth = operator + 1, 0
+    for i in range(operator + 1, call):
+        token = tokens[i]
+        if token.text in ("(", "[", "{"):
+            depth += 1
+        elif token.text in (")", "]", "}"):
+            depth -= 1
+        elif depth == 0 and token.text == ",":
+            item = i + 1
+    return item
 
 
 def extract_json(text: str, tokens: list[Token], columns: Columns | None) -> list[Edit]:
@@ -190,7 +198,7 @@ def renamed_by_key(text: str, tokens: list[Token], columns: Columns | None) -> l
         copy, original = tokens[i + 1].text, tokens[i + 3].text
         if copy == original or copy.lower() != original.lower():
             continue
-        by, uses, index = None, [], i + 6
+        by, uses, keys, index = None, [], [], i + 6
         while index < len(tokens) and tokens[index].text not in ("|", ";", ")"):
             token = tokens[index]
             if token.text in ("(", "[", "{"):
@@ -199,10 +207,11 @@ def renamed_by_key(text: str, tokens: list[Token], columns: Columns | None) -> l
                 continue
             by = index if token.is_name("by") else by
             uses += [index] if token.is_name(copy) else []
+            keys += [index] if token.is_name(copy) and by is not None else []
             index += 1
-        assigned = uses and uses[0] + 1 < len(tokens) and tokens[uses[0] + 1].text == "="
-        if by is None or len(uses) != 1 or uses[0] < by or assigned:
+        assigned = keys and keys[0] + 1 < len(tokens) and tokens[keys[0] + 1].text == "="
+        if len(uses) != 1 or len(keys) != 1 or assigned:
             continue
         return [line_keeping(text, tokens[i].start, tokens[i + 5].start, ""),
-                Edit(tokens[uses[0]].start, tokens[uses[0]].end, f"{copy} = {original}")]
+                Edit(tokens[keys[0]].start, tokens[keys[0]].end, f"{copy} = {original}")]
     return []
