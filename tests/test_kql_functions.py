@@ -59,6 +59,14 @@ def test_unnamed_conditional_aggregates_get_kusto_names(source):
                      "anyif_Ip": "198.51.100.7"}]
 
 
+def test_take_anyif_prefers_a_non_empty_value(source):
+    # learn.microsoft.com/kusto/query/take-anyif-aggregation-function: "If such a value is present, the function
+    # attempts to return a non-null/non-empty value"; a's matching rows hold "" and two addresses
+    rows = run(source, SIGNINS + "| where Sp == 'a' | summarize Ip = take_anyif(Ip, not(Failed) or Failed), "
+                                 "Last = take_anyif(Ip, At > datetime(2026-03-04))")
+    assert rows[0]["Ip"] in ("10.0.0.1", "203.0.113.1") and rows[0]["Last"] == ""
+
+
 def test_take_anyif_keeps_empty_strings_and_dynamic_values_and_is_null_without_a_match(source):
     rows = run(source, SIGNINS + "| summarize Empty = take_anyif(Ip, isnull(At) or Ip == ''), "
                                  "Bag = take_anyif(Detail, Sp == 'b' and isnull(Failed)), "

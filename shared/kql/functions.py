@@ -7,9 +7,13 @@ import re
 from shared.kql.edits import Columns, Edit, calls, column, line_keeping, source
 from shared.kql.tokens import Token, arguments, closing
 
-# conditional aggregate -> (the aggregate over the rows where the predicate holds, Kusto's name of an unnamed call)
-CONDITIONAL = {"maxif": ("max", "maxif_{}"), "minif": ("min", "minif_{}"), "take_anyif": ("take_any", "{}"),
-               "anyif": ("take_any", "anyif_{}")}
+# conditional aggregate -> (the same aggregate over the rows where the predicate is true, Kusto's name of an
+# unnamed call); take_anyif prefers a non-empty value when there is one, as Kusto documents
+_OVER_MATCHES = "iff({predicate}, {value}, dynamic(null))"
+_ANY_MATCH = ("coalesce(take_any(iff(({predicate}) and isnotempty({value}), {value}, dynamic(null))), "
+              f"take_any({_OVER_MATCHES}))")
+CONDITIONAL = {"maxif": (f"max({_OVER_MATCHES})", "maxif_{}"), "minif": (f"min({_OVER_MATCHES})", "minif_{}"),
+               "take_anyif": (_ANY_MATCH, "{}"), "anyif": (_ANY_MATCH, "anyif_{}")}
 # extract_json's typeof(...) -> the conversion of the extracted value; other types stay refused
 _EXTRACTED = {None: "tostring({})", "string": "tostring({})", "dynamic": "{}"}
 _JSON_PATH_STEP = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|\['([^'\\]*)'\]|\[\"([^\"\\]*)\"\]")
@@ -18,9 +22,10 @@ _JSON_PATH_STEP = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|\['([^'\\]*)
 def conditional_aggregates(text: str, tokens: list[Token], columns: Columns | None) -> list[Edit]:
     """`maxif(x, p)`, `minif(x, p)`, `take_anyif(x, p)` and its deprecated name `anyif` aggregate x over the rows
     where p is true: `max(iff(p, x, dynamic(null)))` and so on, since these aggregates skip nulls and a row where p
-    is false or null gives null. An unnamed call gets the name Kusto gives it (maxif_x, minif_x, x, anyif_x, as
-    Microsoft's Kusto parser names them); one whose name depends on an expression stays as it is."""
-    for name, (aggregate, naming) in CONDITIONAL.items():
+    is false or null gives null; take_anyif first looks among the non-empty values. An unnamed call gets the name
+    Kusto gives it (maxif_x, minif_x, x, anyif_x, as Microsoft's Kusto parser names them); one whose name depends on
+    an expression stays as it is."""
+    for name, (template, naming) in CONDITIONAL.items():
         for call in calls(tokens, name):
             parts = arguments(tokens, call + 1)
             if len(parts) != 2:
@@ -39,7 +44,7 @@ def conditional_aggregates(text: str, tokens: list[Token], columns: Columns | No
                 label = f"{column(naming.format(tokens[value[0]].text))} = "
             value, predicate = (source(text, tokens, *part) for part in parts)
             return [Edit(tokens[call].start, tokens[end].end,
-                         f"{label}{aggregate}(iff({predicate}, {value}, dynamic(null)))")]
+                         label + template.format(predicate=predicate, value=value))]
     return []
 
 
