@@ -175,3 +175,16 @@ def test_conditional_aggregates_inside_a_named_expression_keep_its_name():
 def test_a_copy_used_inside_a_grouping_expression_stays_as_it_is():
     kql = "T | extend AppID = AppId | summarize count() by bin(AppID, 1)"
     assert rewrite(kql) == kql
+
+
+def test_column_ifexists_in_a_row_wise_mv_apply_reads_the_expanded_rows(source):
+    rows = run(source, "datatable(Id: string, Arr: dynamic) ['a', dynamic([1, 2]), 'b', dynamic([])]\n"
+                       "| mv-apply x = Arr on (where x > 1 | extend Seen = column_ifexists('x', -1), "
+                       "Other = column_ifexists('y', -1))\n| project Id, x, Seen, Other")
+    assert rows == [{"Id": "a", "x": 2, "Seen": 2, "Other": -1}]
+
+
+def test_column_ifexists_in_an_aggregating_mv_apply_stays_refused(source):
+    with pytest.raises(LogQueryError, match="unsupported KQL construct"):
+        run(source, "datatable(Id: string, Arr: dynamic) ['a', dynamic([1, 2])]\n"
+                    "| mv-apply x = Arr on (extend y = column_ifexists('x', 0) | summarize n = sum(y))")

@@ -169,8 +169,8 @@ def _input_of(text: str, tokens: list[Token], index: int) -> str | None:
 
 
 def _pipeline_input(text: str, tokens: list[Token], first: int, pipe: int | None) -> str | None:
-    if pipe is None or pipe <= first:
-        return None
+    if pipe is None or pipe <= first or (first >= 2 and tokens[first - 2].is_name("on")):
+        return None  # nothing flows in, or an mv-apply sub-query (its input is each record's own sub-table)
     statement = _statement_start(tokens, first)
     before = text[:tokens[statement].start] if statement < first else ""
     return before + text[tokens[first].start:tokens[pipe].start]

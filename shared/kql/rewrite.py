@@ -251,4 +251,4 @@ def _row_wise(tokens: list[Token], opening: int) -> bool:
 
 
 RULES: list[Rule] = [deprecated_aliases, member_bracket_paths, join_and_keys, split_at_index, ipv4_is_private,
-                     conditional_aggregates, extract_json, renamed_by_key, project_reorder, column_ifexists, mv_apply]
+                     conditional_aggregates, extract_json, renamed_by_key, project_reorder, mv_apply, column_ifexists]
