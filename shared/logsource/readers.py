@@ -21,7 +21,7 @@ from typing import Any
 FORMATS = {".json": "json", ".jsonl": "json", ".ndjson": "json", ".log": "json", ".csv": "csv",
            ".parquet": "parquet"}
 STAGING = """
-CREATE OR REPLACE TEMP TABLE _items (file INTEGER, line BIGINT, item JSON);
+CREATE OR REPLACE TEMP TABLE _items (file INTEGER, line BIGINT, item VARCHAR);  -- JSON text, parsed once
 CREATE OR REPLACE TEMP TABLE _problems (file INTEGER, line BIGINT, message VARCHAR);
 """
 _LINES = ("columns={'text': 'VARCHAR'}, header=false, delim=chr(1), quote='', escape='', auto_detect=false, "
@@ -156,10 +156,9 @@ def _stage_json_files(connection: Any, paths: dict[int, Path], compression: str)
     unreadable = {}
     lines, positional = [], []
     for file, first, count, valid, batch in connection.execute("""
-            SELECT file, first, count, json_valid(first), CASE WHEN json_valid(first)
-                   THEN json_type(first) = 'ARRAY' OR json_type(first, '$.records') = 'ARRAY' ELSE false END
-            FROM (SELECT file, arg_min(text, line) AS first, count(*) AS count FROM _lines GROUP BY file)
-            """).fetchall():
+            SELECT file, first, count, kinds IS NOT NULL, coalesce('ARRAY' IN (kinds[1], kinds[2]), false)
+            FROM (SELECT file, arg_min(text, line) AS first, arg_min(kinds, line) AS kinds, count(*) AS count
+                  FROM _lines GROUP BY file)""").fetchall():
         if not valid and first.lstrip()[:1] in ("[", "{"):
             try:
                 if _stage_document(connection, paths[file], file, compression):
@@ -178,15 +177,17 @@ def _stage_json_files(connection: Any, paths: dict[int, Path], compression: str)
 
 
 def _read_lines(connection: Any, paths: dict[int, Path], compression: str) -> None:
-    """`_lines` (file, line, text): every line of the files that is not blank (only spaces, which `trim` removes:
-    Unicode's space separators); lines DuckDB rejected (not UTF-8) are problems."""
+    """`_lines` (file, line, text, kinds): every line of the files that is not blank (only spaces, which `trim`
+    removes: Unicode's space separators), with the JSON types of the line and of its `records` (NULL: not valid
+    JSON); lines DuckDB rejected (not UTF-8) are problems."""
     connection.execute("CREATE OR REPLACE TEMP TABLE _names AS SELECT unnest($1) AS filename, unnest($2) AS file",
                        [[str(path) for path in paths.values()], list(paths)])
     connection.execute(f"CREATE OR REPLACE TEMP TABLE _read AS SELECT filename, text FROM read_csv(?, {_LINES}, "
                        "compression=?, filename=true)", [[str(path) for path in paths.values()], compression])
     rejected = _rejected_lines(connection)
     connection.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _lines AS SELECT * FROM (
+        CREATE OR REPLACE TEMP TABLE _lines AS
+        SELECT *, CASE WHEN json_valid(text) THEN json_type(text, ['$', '$.records']) END AS kinds FROM (
             SELECT n.file, coalesce(m.line, r.k) AS line, CASE WHEN coalesce(m.line, r.k) = 1
                    THEN ltrim(r.text, chr(65279)) ELSE r.text END AS text  -- a UTF-8 byte order mark
             FROM (SELECT filename, text, row_number() OVER (PARTITION BY filename ORDER BY rowid) AS k FROM _read) r
@@ -227,19 +228,17 @@ def _listed(files: list[int]) -> str:
 
 def _stage_lines(connection: Any, files: list[int]) -> None:
     """JSON lines: each line one record, or an Event Hub batch `{"records": [...]}` whose records share its line."""
-    connection.execute(f"CREATE OR REPLACE TEMP TABLE _valid AS SELECT file, line, text::JSON AS doc FROM _lines "
-                       f"WHERE json_valid(text) AND file IN ({_listed(files)})")
-    invalid = connection.execute(f"SELECT file, line, text FROM _lines WHERE NOT json_valid(text) "
-                                 f"AND file IN ({_listed(files)}) ORDER BY file, line").fetchall()
+    listed = f"file IN ({_listed(files)})"
+    invalid = connection.execute(f"SELECT file, line, text FROM _lines WHERE kinds IS NULL "
+                                 f"AND {listed} ORDER BY file, line").fetchall()
     add_problems(connection, [(file, line, _json_problem(text, index))
                               for index, (file, line, text) in enumerate(invalid)])
-    _stage_elements(connection, "SELECT file, line, doc FROM _valid WHERE json_type(doc, '$.records') = 'ARRAY'",
+    _stage_elements(connection, f"SELECT file, line, text AS doc FROM _lines WHERE kinds[2] = 'ARRAY' AND {listed}",
                     positional=False)
-    connection.execute("INSERT INTO _items SELECT file, line, doc FROM _valid WHERE json_type(doc) = 'OBJECT' "
-                       "AND coalesce(json_type(doc, '$.records'), '') <> 'ARRAY'")
-    connection.execute(f"INSERT INTO _problems SELECT file, line, {_not_an_object('doc')} FROM _valid "
-                       "WHERE json_type(doc) <> 'OBJECT'")
-    connection.execute("DROP TABLE _valid")
+    connection.execute(f"INSERT INTO _items SELECT file, line, text FROM _lines WHERE kinds[1] = 'OBJECT' "
+                       f"AND coalesce(kinds[2], '') <> 'ARRAY' AND {listed}")
+    connection.execute(f"INSERT INTO _problems SELECT file, line, {_not_an_object('kinds[1]')} FROM _lines "
+                       f"WHERE kinds[1] <> 'OBJECT' AND {listed}")
 
 
 def _stage_document(connection: Any, path: Path, file: int, compression: str) -> bool:
@@ -250,7 +249,7 @@ def _stage_document(connection: Any, path: Path, file: int, compression: str) ->
                            "format='unstructured', compression=?, maximum_object_size=2147483647)",
                            [str(path), compression])
     except Exception as error:  # any parse failure: not one JSON document
-        if connection.execute(f"SELECT count(*) FROM _lines WHERE file = {file} AND json_valid(text)").fetchone()[0]:
+        if connection.execute(f"SELECT count(*) FROM _lines WHERE file = {file} AND kinds IS NOT NULL").fetchone()[0]:
             return False
         raise UnreadableFile(f"is not valid JSON: {_first_line(error)}") from error
     _stage_elements(connection, f"SELECT {file} AS file, 1 AS line, doc FROM _document", positional=True)
@@ -269,14 +268,14 @@ def _stage_elements(connection: Any, documents: str, positional: bool) -> None:
         SELECT file, line, unnest(elements) AS item, unnest(range(1, len(elements) + 1)) AS position
         FROM (SELECT file, line, {elements} AS elements FROM ({documents}))""")
     connection.execute(f"INSERT INTO _items SELECT file, {line}, item FROM _elements WHERE json_type(item) = 'OBJECT'")
-    connection.execute(f"INSERT INTO _problems SELECT file, {line}, {_not_an_object('item')} FROM _elements "
+    connection.execute(f"INSERT INTO _problems SELECT file, {line}, {_not_an_object('json_type(item)')} FROM _elements "
                        "WHERE json_type(item) <> 'OBJECT'")
     connection.execute("DROP TABLE _elements")
 
 
-def _not_an_object(column: str) -> str:
+def _not_an_object(json_type: str) -> str:
     kinds = " ".join(f"WHEN '{kind}' THEN '{words}'" for kind, words in _JSON_KINDS.items())
-    return f"'expected a JSON object, found ' || CASE json_type({column}) {kinds} ELSE 'something else' END"
+    return f"'expected a JSON object, found ' || CASE {json_type} {kinds} ELSE 'something else' END"
 
 
 def _json_problem(text: str, index: int) -> str:
