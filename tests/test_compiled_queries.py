@@ -52,6 +52,20 @@ def test_another_schema_or_text_is_translated_anew(home):
     assert len(list((home / "cache" / "kql").glob("*.json"))) == 3
 
 
+def test_a_query_calling_a_stored_function_is_translated_anew_when_the_function_changes(home):
+    import duckdb_kql
+
+    query = "Threshold() | project Rows = Value"
+    saved = duckdb_kql.get_functions()
+    try:
+        duckdb_kql.set_functions(["function Threshold() { print Value = 1 }"])
+        assert EmbeddedLogSource(LogDatabase(), NOW).query(query, NOW, NOW) == [{"Rows": 1}]
+        duckdb_kql.set_functions(["function Threshold() { print Value = 2 }"])
+        assert EmbeddedLogSource(LogDatabase(), NOW).query(query, NOW, NOW) == [{"Rows": 2}]
+    finally:
+        duckdb_kql.set_functions(saved)
+
+
 def test_an_unreadable_cache_entry_is_translated_again(home):
     EmbeddedLogSource(_audit_rows(2), NOW).query(WINDOW, NOW, NOW)
     [record_file] = (home / "cache" / "kql").glob("*.json")

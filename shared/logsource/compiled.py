@@ -2,8 +2,9 @@
 
 Translating a detection (an ANTLR parse and lowering in Python) costs a few tenths of a CPU-second, far more than
 running it on a small folder, and every command used to pay it for the whole catalog. A translation depends only on
-the query text, the tables' columns (joins read them) and the duckdb-kql version, so it is cached under a hash of
-those three in the local home (`cache/kql/`). A cache that cannot be written (a read-only deployment) is skipped.
+the query text, the tables' columns (joins read them), the duckdb-kql version and the stored functions set in it
+(`duckdb_kql.set_functions`), so it is cached under a hash of those in the local home (`cache/kql/`). A cache that
+cannot be written (a read-only deployment) is skipped.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import threading
 from contextlib import suppress
 from dataclasses import dataclass
@@ -65,8 +67,16 @@ def remember(kind: str, text: str, schema: Schema, value: Any) -> None:
 
 
 def cache_key(kind: str, text: str, schema: Schema) -> str:
-    material = json.dumps([kind, _engine_version(), text, schema], sort_keys=True)
+    material = json.dumps([kind, _engine_version(), text, schema, _stored_functions()], sort_keys=True)
     return hashlib.sha256(material.encode()).hexdigest()
+
+
+def _stored_functions() -> list[str]:
+    """The definitions of duckdb-kql's process-wide stored functions: a query calling one translates to its body.
+    None can be set before duckdb-kql is loaded, so this does not load it."""
+    engine = sys.modules.get("duckdb_kql")
+    stored = engine.get_functions() if engine is not None else None
+    return sorted(function.command for database in (stored or {}).values() for function in database.values())
 
 
 @cache
