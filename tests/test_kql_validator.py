@@ -34,6 +34,9 @@ QUERIES = {
     "window_end": f"{SP} | where TimeGenerated >= WindowStart and TimeGenerated < WindowEnd | count",
     "third_line": f"{SP}\n| where TimeGenerated > ago(1d)\n| where   Bogus == 1",
     "style_only": f"{SP} | where AppId contains 'abc'",
+    "watchlist": f"let Apps = toscalar(_GetWatchlist('Apps') | summarize make_list(SearchKey));\n"
+                 f"{SP} | where AppId in~ (Apps) | project AppId",
+    "watchlist_column": "_GetWatchlist('Apps') | project NoSuchColumn",
 }
 
 
@@ -73,10 +76,15 @@ def test_window_variables_are_declared(checks):
         ("unknown_function", "KS211"),
         ("type_error", "KS106"),
         ("deprecated", "KS507"),
+        ("watchlist_column", "KS142"),
     ],
 )
 def test_mistakes_are_errors(checks, name, code):
     assert code in codes(checks[name])
+
+
+def test_sentinel_watchlist_function_is_declared_with_the_columns_every_watchlist_has(checks):
+    assert checks["watchlist"].errors == () and checks["watchlist"].columns == ("AppId",)
 
 
 def test_deprecated_function_message_names_the_replacement(checks):

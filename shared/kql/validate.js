@@ -3,7 +3,9 @@
 //
 // Usage: node validate.js [NODE_MODULES_DIR] < request.json > response.json
 //
-// Request:  {"tables": {table: {column: laType}}, "queries": [{"name": ..., "query": ...}]}
+// Request:  {"tables": {table: {column: laType}}, "functions": [{"name", "parameters", "body"}],
+//            "queries": [{"name": ..., "query": ...}]}
+//           A function is declared as Kusto would show it: "(alias:string)" and "{ datatable(...)[] }".
 // Response: [{"name", "diagnostics": [{"code", "severity", "message", "line", "column"}],
 //             "columns": [{"name", "type"}]}, ...]   (one entry per query, same order)
 //
@@ -44,7 +46,11 @@ function scalarTypes(Symbols) {
   };
 }
 
-function buildGlobals(K, tables) {
+function functionSymbols(Symbols, functions) {
+  return functions.map(({ name, parameters, body }) => new Symbols.FunctionSymbol.$ctor16(name, parameters, body, null));
+}
+
+function buildGlobals(K, tables, functions) {
   const Symbols = K.Symbols;
   const types = scalarTypes(Symbols);
   const tableSymbols = Object.entries(tables).map(([tableName, columns]) => {
@@ -57,7 +63,8 @@ function buildGlobals(K, tables) {
     });
     return new Symbols.TableSymbol.$ctor4(tableName, columnSymbols);
   });
-  const database = new Symbols.DatabaseSymbol.ctor('workspace', tableSymbols);
+  const members = [...tableSymbols, ...functionSymbols(Symbols, functions)];
+  const database = new Symbols.DatabaseSymbol.ctor('workspace', members);
   return K.GlobalState.Default.WithDatabase(database);
 }
 
@@ -123,7 +130,7 @@ async function main() {
   const nodeModules = path.resolve(process.argv[2] || path.join(__dirname, '..', '..', 'node_modules'));
   const K = loadKusto(nodeModules);
   const request = JSON.parse(await readStdin());
-  const globals = buildGlobals(K, request.tables || {});
+  const globals = buildGlobals(K, request.tables || {}, request.functions || []);
   const results = (request.queries || []).map((q) => validate(K, globals, q));
   process.stdout.write(JSON.stringify(results));
 }

@@ -24,6 +24,14 @@ SCRIPT = Path(__file__).with_name("validate.js")
 VALIDATION_HEADER = "let WindowStart = datetime(2026-01-01T00:00:00Z); let WindowEnd = datetime(2026-01-02T00:00:00Z);"
 HEADER_LINES = 1
 
+# Functions every Microsoft Sentinel workspace has, as (parameters, body) for the parser. _GetWatchlist's columns are
+# the ones every watchlist has; its own CSV columns differ per watchlist, so queries read its SearchKey.
+WORKSPACE_FUNCTIONS = {
+    "_GetWatchlist": ("(watchlistAlias:string, keys:dynamic = dynamic([]))",
+                      "{ datatable(_DTItemId:string, LastUpdatedTimeUTC:datetime, SearchKey:string, "
+                      "WatchlistItem:dynamic)[] }"),
+}
+
 DEFAULT_TIMEOUT = 600.0  # a guard against a hung Node process, not a speed goal: a busy CI machine needs minutes
 EXIT_PACKAGE_MISSING = 2  # validate.js: the parser package is not in node_modules
 SETUP_HINT = "run `make setup` (or `npm ci` in the project root) to install it"
@@ -90,6 +98,8 @@ def _request(queries: Sequence[tuple[str, str]], tables: Mapping[str, TableSchem
     return json.dumps(
         {
             "tables": {name: dict(schema.columns) for name, schema in tables.items()},
+            "functions": [{"name": name, "parameters": parameters, "body": body}
+                          for name, (parameters, body) in WORKSPACE_FUNCTIONS.items()],
             "queries": [
                 {"name": name, "query": f"{headers.get(name, VALIDATION_HEADER)}\n{query}"} for name, query in queries
             ],
