@@ -4,6 +4,8 @@ and Microsoft's Kusto parser. The tests walk whatever rules the catalog holds.""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 from datetime import timedelta
@@ -21,6 +23,7 @@ from shared.catalog.render import parameter_lets
 from shared.catalog.sentinel import (
     API_VERSION,
     MAX_QUERY_CHARS,
+    WORKSPACE_SCOPE,
     SentinelExportError,
     arm_rule,
     export_sentinel,
@@ -30,13 +33,21 @@ from shared.catalog.sentinel import (
     sentinel_query,
     sentinel_timespan,
 )
+from shared.catalog.sentinel_watchlists import SEARCH_KEY, Watchlist, watchlists
+from shared.catalog.testing import compare_rows
 from shared.cli import app
+from shared.cli import detections as detections_cli
+from shared.directory.tiers.lookup import tier_model
 from shared.kql.validator import validate_queries
+from shared.logsource.database import LogDatabase
+from shared.logsource.embedded import EmbeddedLogSource
 from shared.timespan import parse_timespan
 
 CATALOG = load_catalog()
-# Rules Sentinel takes; a rule whose query is over its size limit is left out of the export (tested below).
+# Rules Sentinel takes; a rule whose query is over its size limit would be left out of the export (tested below).
 EXPORTED = [detection for detection in CATALOG if not sentinel_problems(detection)]
+GRANT_RULE = "High-privilege application permission granted to a service principal"
+WITH_WATCHLISTS = [detection for detection in EXPORTED if watchlists(detection)]
 STEMS = {detection.id: CATALOG.paths[detection.id].stem for detection in EXPORTED}
 runner = CliRunner(env={"COLUMNS": "200"})
 
@@ -84,6 +95,12 @@ def arm_resources(all_rules: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {resource["name"]: resource for resource in all_rules["resources"]}
 
 
+@pytest.fixture(scope="module")
+def arm_watchlists(all_rules: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {resource["name"]: resource for resource in all_rules["resources"]
+            if resource["type"] == "Microsoft.SecurityInsights/watchlists"}
+
+
 def _span(text: str) -> timedelta:
     return parse_timespan(text)
 
@@ -103,19 +120,42 @@ def test_every_rule_is_written_as_yaml_and_as_arm(exported: Path, all_rules: dic
         stem = STEMS[detection.id]
         assert (exported / "yaml" / f"{stem}.yaml").is_file()
         single = json.loads((exported / "arm" / f"{stem}.json").read_text(encoding="utf-8"))
-        assert single["resources"] == [next(r for r in all_rules["resources"] if r["name"] == detection.id)]
+        rule = next(r for r in all_rules["resources"] if r["name"] == detection.id)
+        reads = [next(r for r in all_rules["resources"] if r["name"] == source.alias)
+                 for source in watchlists(detection)]
+        assert single["resources"] == [*reads, rule]  # a rule's own template deploys the watchlists it reads
     assert len(list((exported / "yaml").glob("*.yaml"))) == len(EXPORTED)
-    assert len(all_rules["resources"]) == len(EXPORTED)
+    rules = [r for r in all_rules["resources"] if r["type"] == "Microsoft.SecurityInsights/alertRules"]
+    assert len(rules) == len(EXPORTED)
 
 
-def test_a_rule_over_sentinels_size_limit_is_left_out_and_named(exported: Path):
-    left_out = {problem.split(" (")[0] for problem in oversized(CATALOG)}
-    too_long = {d.name for d in CATALOG if len(sentinel_query(d)) > MAX_QUERY_CHARS}
-    # The tier model's 200-odd tier-0 permission names make this rule's query longer than Sentinel takes.
-    assert left_out == too_long == {"High-privilege application permission granted to a service principal"}
-    assert len(EXPORTED) == len(CATALOG) - 1
-    exported_names = {yaml.safe_load(p.read_text())["name"] for p in (exported / "yaml").glob("*.yaml")}
-    assert not left_out & exported_names
+def test_every_catalog_rule_fits_sentinel(exported: Path):
+    """The tier model's lists are watchlists, not inlined names: the grant rule's query was 10,758 characters."""
+    assert oversized(CATALOG) == [] and len(EXPORTED) == len(CATALOG)
+    assert all(len(sentinel_query(detection)) <= MAX_QUERY_CHARS for detection in CATALOG)
+    grant = next(detection for detection in CATALOG if detection.name == GRANT_RULE)
+    query = sentinel_query(grant)
+    assert "_GetWatchlist('WiauditTier0AppPermissions')" in query
+    assert not [name for name in tier_model().tier0_permissions() if f'"{name}"' in query]
+
+
+def test_a_rule_over_sentinels_size_limit_is_left_out_and_named(tmp_path: Path):
+    too_long = _oversized_rule()
+    catalog = Catalog([*((CATALOG.paths[d.id], d) for d in CATALOG), (Path("too_long.yaml"), too_long)])
+    assert oversized(catalog) == [f"{too_long.name} ({too_long.id}): the exported query is "
+                                  f"{len(sentinel_query(too_long)):,} characters, over Sentinel's limit of 10,000"]
+    export_sentinel(catalog, tmp_path)
+    exported_names = {yaml.safe_load(p.read_text())["name"] for p in (tmp_path / "yaml").glob("*.yaml")}
+    assert exported_names == {detection.name for detection in CATALOG}
+
+
+def _oversized_rule() -> Detection:
+    """A rule whose own default list is too long to inline: only tier-model lists become watchlists."""
+    base = next(iter(CATALOG))
+    apps = [f"app-{number:05d}" for number in range(1000)]
+    return base.model_copy(update={
+        "id": "00000000-0000-4000-8000-000000000001", "name": "A rule with a long list of its own",
+        "parameters": {"Apps": Parameter(type="dynamic", default=apps, description="allowed apps")}})
 
 
 def test_the_export_is_deterministic(exported: Path, tmp_path: Path):
@@ -172,14 +212,18 @@ def test_yaml_entity_mappings_and_alert_details(yaml_rules: dict[str, dict[str, 
 # --- ARM --------------------------------------------------------------------------------------------
 
 
-def test_arm_template_shape(all_rules: dict[str, Any]):
+def test_arm_template_shape(all_rules: dict[str, Any], arm_watchlists: dict[str, dict[str, Any]]):
     assert all_rules["$schema"].endswith("/deploymentTemplate.json#")
     assert all_rules["contentVersion"] == "1.0.0.0"
     assert all_rules["parameters"]["workspace"]["type"] == "string"
-    for resource in all_rules["resources"]:
-        assert resource["type"] == "Microsoft.SecurityInsights/alertRules"
-        assert resource["apiVersion"] == API_VERSION and resource["kind"] == "Scheduled"
+    resources = all_rules["resources"]
+    assert [r["type"] for r in resources] == (["Microsoft.SecurityInsights/watchlists"] * len(arm_watchlists)
+                                              + ["Microsoft.SecurityInsights/alertRules"] * len(EXPORTED))
+    for resource in resources:
+        assert resource["apiVersion"] == API_VERSION and resource["scope"] == WORKSPACE_SCOPE
         assert "parameters('workspace')" in resource["scope"]
+    for resource in resources[len(arm_watchlists):]:
+        assert resource["kind"] == "Scheduled"
         assert resource["name"] in CATALOG.detections  # named by the rule id: redeploying updates, never duplicates
 
 
@@ -238,8 +282,17 @@ def test_exported_queries_pass_the_kusto_parser(yaml_rules: dict[str, dict[str, 
 def test_parameters_become_lets_with_their_defaults():
     for detection in [d for d in EXPORTED if d.parameters]:
         lines = sentinel_query(detection).splitlines()
-        assert lines[2] == parameter_lets(detection)  # the runner's own lets, defaults included
         assert all(f"let {name} = " in lines[2] for name in detection.parameters)
+        if not watchlists(detection):
+            assert lines[2] == parameter_lets(detection)  # the runner's own lets, defaults included
+    for detection in WITH_WATCHLISTS:
+        line = sentinel_query(detection).splitlines()[2]
+        for name, parameter in detection.parameters.items():
+            if parameter.defaultFrom:
+                alias = next(s.alias for s in watchlists(detection) if s.column == _column(parameter.defaultFrom))
+                assert f"let {name} = toscalar(_GetWatchlist('{alias}') | summarize make_list({SEARCH_KEY}));" in line
+            else:
+                assert f"let {name} = {parameter_lets(detection).split(f'let {name} = ')[1].split(';')[0]};" in line
 
     base = next(iter(CATALOG))
     detection = base.model_copy(update={"parameters": {
@@ -267,6 +320,77 @@ def test_a_format_over_three_placeholders_is_built_in_the_query():
                     f'tostring({column}), " c ", tostring({column}))')
     check = validate_queries([("q", sentinel_query(detection))], headers={"q": ""})["q"]
     assert not check.errors and "AlertDescription" in check.columns
+
+
+# --- watchlists ------------------------------------------------------------------------------------
+
+
+def _column(default_from: str) -> str:
+    return {"applicationPermissions": "Permission", "directoryRoles": "Role"}[default_from]
+
+
+def test_the_tier_model_lists_are_written_as_watchlist_csv(exported: Path):
+    expected = {"WiauditTier0AppPermissions": ("Permission", tier_model().tier0_permissions()),
+                "WiauditTier0EntraRoles": ("Role", tier_model().tier0_entra_roles())}
+    assert {path.stem for path in (exported / "watchlists").glob("*.csv")} == set(expected)
+    for alias, (column, names) in expected.items():
+        rows = list(csv.reader(io.StringIO((exported / "watchlists" / f"{alias}.csv").read_text(encoding="utf-8"))))
+        assert rows[0] == [column] and [row[0] for row in rows[1:]] == names and all(len(r) == 1 for r in rows)
+        assert len(names) > 10
+
+
+def test_watchlists_are_arm_resources_the_rules_depend_on(arm_watchlists: dict[str, dict[str, Any]],
+                                                          arm_resources: dict[str, dict[str, Any]], exported: Path):
+    assert set(arm_watchlists) == {source.alias for d in EXPORTED for source in watchlists(d)}
+    for alias, resource in arm_watchlists.items():
+        properties = resource["properties"]
+        assert set(properties) == {"watchlistAlias", "displayName", "description", "provider", "source",
+                                   "itemsSearchKey", "contentType", "numberOfLinesToSkip", "rawContent"}
+        assert properties["watchlistAlias"] == alias and properties["source"] == f"{alias}.csv"
+        assert properties["contentType"] == "text/csv" and properties["numberOfLinesToSkip"] == 0
+        assert properties["rawContent"] == (exported / "watchlists" / f"{alias}.csv").read_text(encoding="utf-8")
+        assert properties["rawContent"].splitlines()[0] == properties["itemsSearchKey"]
+    for detection in EXPORTED:
+        depends = arm_resources[detection.id].get("dependsOn", [])
+        assert len(depends) == len(watchlists(detection))
+        for source, reference in zip(watchlists(detection), depends, strict=True):
+            assert reference.startswith("[extensionResourceId(") and reference.endswith(
+                f"'Microsoft.SecurityInsights/watchlists', '{source.alias}')]")
+            assert f"_GetWatchlist('{source.alias}')" in arm_resources[detection.id]["properties"]["query"]
+
+
+def _watchlist_function(sources: list[Watchlist], items: bool = True) -> str:
+    """_GetWatchlist for the embedded engine, over the watchlists' own items (or none)."""
+    rows = ", ".join(f'"{source.alias}", "{item}"' for source in sources for item in source.items) if items else ""
+    return ("function _GetWatchlist(watchlistAlias:string) { datatable(Alias:string, SearchKey:string)[" + rows
+            + "] | where Alias == watchlistAlias }")
+
+
+@pytest.fixture
+def embedded_functions():
+    saved = duckdb_kql.get_functions()
+    yield duckdb_kql.set_functions
+    duckdb_kql.set_functions(saved)
+
+
+def _run_exported(detection: Detection, test: Any) -> list[dict[str, Any]]:
+    database = LogDatabase()
+    for table, rows in test.rows.items():
+        assert not database.insert(table, ((None, row) for row in rows))
+    source = EmbeddedLogSource(database, now=test.window.end)  # ago(queryFrequency) is the test window's start
+    return source.query(sentinel_query(detection), test.window.start, test.window.end)
+
+
+def test_exported_rules_reading_a_watchlist_give_their_tests_rows_on_the_embedded_engine(embedded_functions):
+    cases = [(d, t) for d in WITH_WATCHLISTS for t in d.tests
+             if not t.parameters and t.window.end - t.window.start == d.frequency]
+    assert {d.name for d, _ in cases} == {d.name for d in WITH_WATCHLISTS} and GRANT_RULE in {d.name for d, _ in cases}
+    for detection, test in cases:
+        embedded_functions([_watchlist_function(watchlists(detection))])
+        assert compare_rows(test.expect, _run_exported(detection, test)) == [], (detection.name, test.name)
+        if test.expect:  # the names come from the watchlist: an empty one fires nothing
+            embedded_functions([_watchlist_function(watchlists(detection), items=False)])
+            assert _run_exported(detection, test) == [], (detection.name, test.name)
 
 
 # --- Sentinel's limits ------------------------------------------------------------------------------
@@ -323,13 +447,13 @@ def _catalog_of(detection: Detection) -> Catalog:
 def test_the_command_writes_every_rule_sentinel_takes_names_the_others_and_refuses_a_non_empty_folder(tmp_path: Path):
     out = tmp_path / "sentinel"
     first = runner.invoke(app, ["detections", "export-sentinel", "--out", str(out)])
-    assert first.exit_code == 1, first.output  # one rule left out: too long for Sentinel
-    assert f"{len(EXPORTED)} rules exported" in first.output
-    assert "not exported High-privilege application permission granted to a service principal" in first.output
+    assert first.exit_code == 0, first.output
+    assert f"{len(CATALOG)} rules exported" in first.output and "not exported" not in first.output
     for stem in STEMS.values():
         assert f"wrote {out / 'yaml' / stem}.yaml" in first.output
         assert f"wrote {out / 'arm' / stem}.json" in first.output
     assert f"wrote {out / 'arm' / 'all-rules.json'}" in first.output
+    assert f"wrote {out / 'watchlists' / 'WiauditTier0AppPermissions.csv'}" in first.output
 
     again = runner.invoke(app, ["detections", "export-sentinel", "--out", str(out)])
     assert again.exit_code == 2 and "is not empty" in again.output
@@ -339,9 +463,22 @@ def test_force_replaces_an_earlier_export_and_keeps_other_files(tmp_path: Path):
     (tmp_path / "yaml").mkdir()
     (tmp_path / "yaml" / "removed_rule.yaml").write_text("id: gone\n")
     (tmp_path / "notes.txt").write_text("mine\n")
+    (tmp_path / "watchlists").mkdir()
+    (tmp_path / "watchlists" / "RemovedList.csv").write_text("Name\nx\n")
     result = runner.invoke(app, ["detections", "export-sentinel", "--out", str(tmp_path), "--force"])
-    assert result.exit_code == 1 and "not exported" in result.output, result.output
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "watchlists" / "RemovedList.csv").exists()
     assert not (tmp_path / "yaml" / "removed_rule.yaml").exists()
     assert (tmp_path / "notes.txt").read_text() == "mine\n"
     written = {Path(line.removeprefix("wrote ")) for line in result.output.splitlines() if line.startswith("wrote ")}
     assert set((tmp_path / "yaml").glob("*.yaml")) == {path for path in written if path.suffix == ".yaml"}
+
+
+def test_the_command_names_a_rule_too_long_for_sentinel_and_exits_1(tmp_path: Path, monkeypatch):
+    too_long = _oversized_rule()
+    catalog = Catalog([*((CATALOG.paths[d.id], d) for d in CATALOG), (Path("too_long.yaml"), too_long)])
+    monkeypatch.setattr(detections_cli, "_catalog", lambda: catalog)
+    result = runner.invoke(app, ["detections", "export-sentinel", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1, result.output
+    assert f"{len(CATALOG)} rules exported" in result.output
+    assert f"not exported {too_long.name} ({too_long.id}): the exported query is" in result.output

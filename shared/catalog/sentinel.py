@@ -14,7 +14,8 @@ schedule interval, not the whole queryPeriod: Sentinel lets a query see only the
 and baselines read `lookback` before WindowStart, so WindowStart = ago(queryPeriod) would push those
 reads outside what the query can see. The loader already requires queryPeriod >= queryFrequency +
 lookback, so `WindowStart - lookback` stays inside queryPeriod. Parameters become `let`s with their
-defaults, on the line after the window.
+defaults, on the line after the window; a tier-model list reads a watchlist the export writes beside the rules
+(shared/catalog/sentinel_watchlists.py), since inlined it would not fit Sentinel's query size.
 
 Sentinel's own limits that the catalog model does not check (frequency and period of 5m to 14d,
 frequency of at least 1h when the period is 2d or more, at most three `{{Column}}` placeholders per
@@ -35,7 +36,7 @@ import yaml
 
 from shared.catalog.loader import Catalog
 from shared.catalog.model import Detection
-from shared.catalog.render import parameter_lets
+from shared.catalog.sentinel_watchlists import PROVIDER, Watchlist, sentinel_parameter_lets, watchlists
 from shared.text import QUANTITY
 
 API_VERSION = "2025-09-01"  # Microsoft.SecurityInsights, latest stable (same ScheduledAlertRule shape as 2024-09-01)
@@ -71,10 +72,11 @@ class SentinelExportError(ValueError):
 
 
 def export_sentinel(catalog: Catalog, out: Path) -> list[Path]:
-    """Write every rule as YAML and as ARM templates under `out`; returns the files written, in order.
+    """Write every rule as YAML and as ARM templates, and the watchlists they read as CSV, under `out`; returns the
+    files written, in order.
 
-    A rule whose only problem is a query over Sentinel's size limit (a long tier-model list in it) is left out
-    rather than stopping the export; `oversized` names those rules. Any other problem stops it."""
+    A rule whose only problem is a query over Sentinel's size limit is left out rather than stopping the export;
+    `oversized` names those rules. Any other problem stops it."""
     problems = [problem for detection in catalog if not _only_oversized(detection)
                 for problem in sentinel_problems(detection)]
     if problems:
@@ -84,6 +86,7 @@ def export_sentinel(catalog: Catalog, out: Path) -> list[Path]:
     written = [_write(out / "yaml" / f"{stem}.yaml", rule_yaml(detection)) for stem, detection in rules]
     written += [_write(out / "arm" / f"{stem}.json", _json(arm_template([detection]))) for stem, detection in rules]
     written.append(_write(out / "arm" / "all-rules.json", _json(arm_template([d for _, d in rules]))))
+    written += [_write(out / "watchlists" / source.file_name, source.csv()) for source in _watchlists_of(exportable)]
     return written
 
 
@@ -104,7 +107,7 @@ def sentinel_query(detection: Detection) -> str:
     """The query as Sentinel runs it: a comment, the window, the parameters, the rule's query, and any
     alert-format columns built in the query."""
     lines = [_window_comment(detection), sentinel_window(detection)]
-    lets = parameter_lets(detection)
+    lets = sentinel_parameter_lets(detection)
     if lets:
         lines.append(lets)
     lines += [line.rstrip() for line in detection.query.strip("\n").splitlines()]
@@ -336,7 +339,9 @@ _BlockDumper.add_representer(str, _represent_str)
 
 
 def arm_template(detections: Iterable[Detection]) -> dict[str, Any]:
-    """A deployment template for a resource group: parameter `workspace`, one alert rule per detection."""
+    """A deployment template for a resource group: parameter `workspace`, the watchlists the rules read, then one
+    alert rule per detection."""
+    detections = list(detections)
     return {
         "$schema": ARM_SCHEMA,
         "contentVersion": "1.0.0.0",
@@ -346,8 +351,40 @@ def arm_template(detections: Iterable[Detection]) -> dict[str, Any]:
                 "metadata": {"description": "The Log Analytics workspace that Microsoft Sentinel is enabled on"},
             },
         },
-        "resources": [arm_rule(detection) for detection in detections],
+        "resources": [*map(arm_watchlist, _watchlists_of(detections)), *map(arm_rule, detections)],
     }
+
+
+def _watchlists_of(detections: Iterable[Detection]) -> list[Watchlist]:
+    found = {source.alias: source for detection in detections for source in watchlists(detection)}
+    return [found[alias] for alias in sorted(found)]
+
+
+def arm_watchlist(source: Watchlist) -> dict[str, Any]:
+    """One `Microsoft.SecurityInsights/watchlists` resource on the workspace, named by its alias, its items inline
+    as CSV: deploying again replaces the items with the tier model's."""
+    return {
+        "type": "Microsoft.SecurityInsights/watchlists",
+        "apiVersion": API_VERSION,
+        "name": source.alias,
+        "scope": WORKSPACE_SCOPE,
+        "properties": _arm_literal({
+            "watchlistAlias": source.alias,
+            "displayName": source.display_name,
+            "description": source.description,
+            "provider": PROVIDER,
+            "source": source.file_name,
+            "itemsSearchKey": source.column,
+            "contentType": "text/csv",
+            "numberOfLinesToSkip": 0,
+            "rawContent": source.csv(),
+        }),
+    }
+
+
+def _watchlist_id(source: Watchlist) -> str:
+    return (f"[extensionResourceId(resourceId('Microsoft.OperationalInsights/workspaces', parameters('workspace')), "
+            f"'Microsoft.SecurityInsights/watchlists', '{source.alias}')]")
 
 
 def arm_rule(detection: Detection) -> dict[str, Any]:
@@ -372,7 +409,7 @@ def arm_rule(detection: Detection) -> dict[str, Any]:
     override = alert_details_override(detection)
     if override:
         properties["alertDetailsOverride"] = override
-    return {
+    resource = {
         "type": "Microsoft.SecurityInsights/alertRules",
         "apiVersion": API_VERSION,
         "name": detection.id,
@@ -380,6 +417,10 @@ def arm_rule(detection: Detection) -> dict[str, Any]:
         "kind": "Scheduled",
         "properties": _arm_literal(properties),
     }
+    reads = watchlists(detection)
+    if reads:
+        resource["dependsOn"] = [_watchlist_id(source) for source in reads]
+    return resource
 
 
 def arm_techniques(techniques: Iterable[str]) -> list[str]:

@@ -104,10 +104,11 @@ def validate_detections() -> None:
 
 @app.command("export-sentinel")
 def export_to_sentinel(
-    out: Path = typer.Option(..., "--out", help="Folder to write yaml/ and arm/ to"),
+    out: Path = typer.Option(..., "--out", help="Folder to write yaml/, arm/ and watchlists/ to"),
     force: bool = typer.Option(False, "--force", help="Write into a non-empty folder, replacing an earlier export"),
 ) -> None:
-    """Write every rule as a Microsoft Sentinel scheduled analytic rule: YAML and ARM templates."""
+    """Write every rule as a Microsoft Sentinel scheduled analytic rule (YAML and ARM templates), and the tier-model
+    watchlists the rules read."""
     if out.exists() and not out.is_dir():
         raise typer.BadParameter(f"{out} is not a folder", param_hint="--out")
     if out.is_dir() and any(out.iterdir()) and not force:
@@ -133,6 +134,6 @@ def export_to_sentinel(
 
 def _remove_earlier_export(out: Path) -> None:
     """So a rule removed from the catalog does not linger in the folder and get deployed again."""
-    for pattern in ("yaml/*.yaml", "arm/*.json"):
+    for pattern in ("yaml/*.yaml", "arm/*.json", "watchlists/*.csv"):
         for path in out.glob(pattern):
             path.unlink()
