@@ -135,6 +135,8 @@ def test_column_ifexists_in_lets_and_sub_queries_reads_that_pipeline_s_input(sou
            "let U = T | extend c = column_ifexists('v', -1), d = column_ifexists('w', -1);\n"
            "U | join kind=inner (T | project k, e = column_ifexists('c', 'absent')) on k | project k, c, d, e")
     assert run(source, kql) == [{"k": "a", "c": 1, "d": -1, "e": "absent"}]
+    kql = "let T = datatable(k: string, v: long) ['a', 1];\nT | extend w = column_ifexists('v', 0) | project w"
+    assert run(source, kql) == [{"w": 1}]
 
 
 def test_column_ifexists_with_a_computed_name_stays_refused(source):

@@ -120,12 +120,13 @@ def _json_path(literal: str) -> str | None:
     return "".join(steps)
 
 
-def _typeof(tokens: list[Token], part: tuple[int, int]) -> str | None:
+def _typeof(tokens: list[Token], part: tuple[int, int]) -> str:
+    """The type a `typeof(type)` argument names, or an empty string for any other argument."""
     first, last = part
     if (last - first == 4 and tokens[first].is_name("typeof") and tokens[first + 1].text == "("
             and tokens[first + 2].kind == "name" and tokens[first + 3].text == ")"):
         return tokens[first + 2].text
-    return "unknown"
+    return ""
 
 
 def column_ifexists(text: str, tokens: list[Token], columns: Columns | None) -> list[Edit]:
@@ -171,8 +172,7 @@ def _input_of(text: str, tokens: list[Token], index: int) -> str | None:
 def _pipeline_input(text: str, tokens: list[Token], first: int, pipe: int | None) -> str | None:
     if pipe is None or pipe <= first or (first >= 2 and tokens[first - 2].is_name("on")):
         return None  # nothing flows in, or an mv-apply sub-query (its input is each record's own sub-table)
-    statement = _statement_start(tokens, first)
-    before = text[:tokens[statement].start] if statement < first else ""
+    before = text[:tokens[_statement_start(tokens, first)].start]  # the statements before this one: its lets
     return before + text[tokens[first].start:tokens[pipe].start]
 
 
