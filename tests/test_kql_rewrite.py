@@ -205,3 +205,29 @@ def test_mv_apply_onto_an_existing_column_replaces_it_as_mv_expand_does(source):
 def test_many_constructs_all_get_rewritten():
     kql = "print " + ", ".join(f"c{i} = split('a_b', '_', 1)" for i in range(150))
     assert rewrite(kql).count("array_slice(split('a_b', '_'), 1, 1)") == 150
+
+
+def test_mv_expand_of_a_path_names_the_column_after_the_path(source):
+    # Microsoft's Kusto parser names `mv-expand TargetResources[0].modifiedProperties` TargetResources_0_
+    # modifiedProperties and keeps TargetResources: the same columns as naming it so; a record without the path
+    # (a2) expands its null into one row, as a named path does
+    rows = run(source, "AuditLogs | mv-expand TargetResources[0].modifiedProperties "
+                       "| project Id, TargetResources_0_modifiedProperties, Kept = isnotnull(TargetResources)")
+    assert sorted(rows, key=lambda row: row["Id"]) == [
+        {"Id": "a1", "TargetResources_0_modifiedProperties": {"displayName": "p1"}, "Kept": True},
+        {"Id": "a2", "TargetResources_0_modifiedProperties": None, "Kept": True}]
+    unnamed = run(source, TARGETS + "| mv-expand with_itemindex = i Targets[0].id, Targets[1]['type'] "
+                                    "to typeof(string)")
+    named = run(source, TARGETS + "| mv-expand with_itemindex = i Targets_0_id = Targets[0].id, "
+                                  "Targets_1_type = Targets[1]['type'] to typeof(string)")
+    assert unnamed == named and list(unnamed[0]) == ["Id", "Targets", "Targets_0_id", "Targets_1_type", "i"]
+    assert [(row["Id"], row["Targets_0_id"], row["Targets_1_type"]) for row in unnamed] == [
+        ("a", "u1", "Application"), ("b", None, ""), ("c", None, ""), ("d", "u2", "")]
+
+
+def test_mv_expand_of_anything_but_a_path_stays_as_it_is():
+    for kql in ("T | mv-expand a", "T | mv-expand p = a.b", "T | mv-expand tostring(a.b)", "T | mv-expand a[i]",
+                "T | mv-expand a.b + 1"):
+        assert rewrite(kql) == kql
+    assert rewrite("T | mv-expand a.b to typeof(long), c limit 2") == (
+        "T | mv-expand a_b = a.b to typeof(long), c limit 2")

@@ -180,7 +180,8 @@ def mv_apply(text: str, tokens: list[Token], columns: Columns | None) -> list[Ed
     row, so a sub-table at a time changes nothing), that is `| mv-expand X = Arr | where P | extend a = E`;
     Microsoft's Kusto parser gives both the same output columns, also when X or `a` already exists.
     `summarize`, `top`, `to typeof()`, `with_itemindex`, `limit` and several arrays stay refused."""
-    for index in (i for i in range(1, len(tokens) - 3) if tokens[i - 1].text == "|" and _is_mv_apply(tokens, i)):
+    for index in (i for i in range(1, len(tokens) - 3) if tokens[i - 1].text == "|" and _is_operator(tokens, i, "mv",
+                                                                                                     "apply")):
         shape = _mv_apply_shape(text, tokens, index)
         if shape is None:
             continue
@@ -190,11 +191,6 @@ def mv_apply(text: str, tokens: list[Token], columns: Columns | None) -> list[Ed
         expansion = f"mv-expand {column(name)} = {array}" if name != array else f"mv-expand {column(name)}"
         return [line_keeping(text, tokens[index].start, tokens[closing_paren].end, f"{expansion} | {body}")]
     return []
-
-
-def _is_mv_apply(tokens: list[Token], i: int) -> bool:
-    return (tokens[i].is_name("mv") and tokens[i + 1].text == "-" and tokens[i + 2].is_name("apply")
-            and tokens[i + 1].start == tokens[i].end and tokens[i + 2].start == tokens[i + 1].end)
 
 
 def _mv_apply_shape(text: str, tokens: list[Token], index: int) -> tuple[str, str, int] | None:
@@ -250,5 +246,74 @@ def _row_wise(tokens: list[Token], opening: int) -> bool:
     return True
 
 
+MV_EXPAND_PARAMETERS = ("bagexpansion", "with_itemindex", "kind")
+
+
+def mv_expand_paths(text: str, tokens: list[Token], columns: Columns | None) -> list[Edit]:
+    """`| mv-expand TargetResources[0].modifiedProperties` names the expanded column after the path, its steps joined
+    by `_` (TargetResources_0_modifiedProperties, as Microsoft's Kusto parser names it) and keeps the column the path
+    starts from: the same as naming it so. Only paths of member, index and quoted-key steps on one column."""
+    for index in (i for i in range(1, len(tokens) - 2) if tokens[i - 1].text == "|" and _is_operator(tokens, i,
+                                                                                                     "mv", "expand")):
+        for first, last in _mv_expand_items(tokens, index + 3):
+            name = _path_name(tokens, first, last)
+            if name is not None:
+                return [Edit(tokens[first].start, tokens[first].start, f"{column(name)} = ")]
+    return []
+
+
+def _is_operator(tokens: list[Token], i: int, first: str, second: str) -> bool:
+    return (tokens[i].is_name(first) and tokens[i + 1].text == "-" and tokens[i + 2].is_name(second)
+            and tokens[i + 1].start == tokens[i].end and tokens[i + 2].start == tokens[i + 1].end)
+
+
+def _mv_expand_items(tokens: list[Token], start: int) -> list[tuple[int, int]]:
+    """The token ranges of the expanded expressions of an mv-expand whose list starts at `start` (after its
+    parameters, up to a `to typeof(...)`, `limit` or the operator's end)."""
+    index = start
+    while (index + 2 < len(tokens) and tokens[index].is_name(*MV_EXPAND_PARAMETERS) and tokens[index + 1].text == "="):
+        index += 3
+    items, first = [], index
+    while index < len(tokens) and tokens[index].text not in ("|", ";", ")") and not tokens[index].is_name("limit"):
+        token = tokens[index]
+        if token.text in ("(", "[", "{"):
+            index = closing(tokens, index) + 1
+            continue
+        if token.text == "," or token.is_name("to"):
+            items.append((first, index))
+            while index < len(tokens) and tokens[index].text != ",":
+                if tokens[index].text in ("|", ";", ")") or tokens[index].is_name("limit"):
+                    return items
+                index = closing(tokens, index) + 1 if tokens[index].text == "(" else index + 1
+            first = index + 1
+        index += 1
+    items.append((first, index))
+    return items
+
+
+def _path_name(tokens: list[Token], first: int, last: int) -> str | None:
+    """`a.b[0]['c d']` -> `a_b_0_c d`; None when the tokens are a bare column or anything but such a path."""
+    if last - first < 3 or tokens[first].kind != "name" or tokens[first + 1].text == "=":
+        return None
+    parts, index = [tokens[first].text], first + 1
+    while index < last:
+        if tokens[index].text == "." and index + 1 < last and tokens[index + 1].kind == "name":
+            parts.append(tokens[index + 1].text)
+            index += 2
+        elif (tokens[index].text == "[" and index + 2 < last and tokens[index + 2].text == "]"
+              and (tokens[index + 1].text.isdigit() or _plain_string(tokens[index + 1]))):
+            key = tokens[index + 1].text
+            parts.append(key if key.isdigit() else key[1:-1])
+            index += 3
+        else:
+            return None
+    return "_".join(parts)
+
+
+def _plain_string(token: Token) -> bool:
+    return token.kind == "string" and token.text[:1] in "'\"" and "\\" not in token.text
+
+
 RULES: list[Rule] = [deprecated_aliases, member_bracket_paths, join_and_keys, split_at_index, ipv4_is_private,
-                     conditional_aggregates, extract_json, renamed_by_key, project_reorder, mv_apply, column_ifexists]
+                     conditional_aggregates, extract_json, renamed_by_key, project_reorder, mv_apply, mv_expand_paths,
+                     column_ifexists]
