@@ -78,7 +78,9 @@ ACTIVITY = [
 ]
 AUDIT = [
     _audit(6, CRED, _user("mallory@contoso.com", "203.0.113.7"),
-           [{"id": "sp-1", "displayName": "payroll-sync", "type": "ServicePrincipal"}], "c-1"),
+           [{"id": "sp-1", "displayName": "payroll-sync", "type": "ServicePrincipal", "modifiedProperties": [
+               {"displayName": "KeyDescription", "oldValue": "[]", "newValue": "[\"KeyIdentifier=k-1\"]"},
+               {"displayName": "Included Updated Properties", "newValue": "\"KeyDescription\""}]}], "c-1"),
     _audit(3.8, CRED, _user("admin@fabrikam.com", "192.168.1.5"),
            [{"id": "app-2", "displayName": "build-agent-app", "type": "Application"},
             {"id": "sp-2", "displayName": "build-agent", "type": "ServicePrincipal"}], "c-2"),
@@ -132,6 +134,9 @@ EXPECTED = {
          "Outcome": "success", "Agent": "not logged"},
         {"TimeGenerated": _ago(3.8), "Actor": "admin@fabrikam.com", "LastTargetType": "ServicePrincipal",
          "TargetCount": 2, "Outcome": "success", "Agent": "not logged"}],
+    "modified_properties.kql": [
+        {"TimeGenerated": _ago(6), "OperationName": CRED, "Property": "KeyDescription"},
+        {"TimeGenerated": _ago(6), "OperationName": CRED, "Property": "Included Updated Properties"}],
     "sp_signins_by_app_id.kql": [
         {"AppID": "app-of-sp-1", "SignIns": 4, "Addresses": ["10.1.2.3", "203.0.113.7"]},
         {"AppID": "app-of-sp-2", "SignIns": 5,
@@ -233,7 +238,7 @@ def test_the_benchmark_says_how_to_measure_sentinel_when_no_checkout_is_given(sa
     monkeypatch.delenv("SENTINEL_REPO", raising=False)
     main(["--tenant", str(sample_tenant)])
     out = capsys.readouterr().out
-    assert re.search(r"compatibility queries .*\(14 queries\)\n  before the rewrite layer: 0 ran", out)
+    assert re.search(r"compatibility queries .*\(15 queries\)\n  before the rewrite layer: 0 ran", out)
     assert re.search(r"after the rewrite layer: +\d+ ran, 4 refused \(", out)
     assert ("Sentinel queries skipped: no checkout given. To measure them, clone https://github.com/Azure/"
             "Azure-Sentinel and pass --sentinel-repo DIR or set SENTINEL_REPO.") in out
