@@ -472,6 +472,33 @@ def test_key_vault_fields_outside_the_schema_become_string_columns(source):
     }
 
 
+def test_diagnostics_fields_are_named_by_each_value_whatever_the_records_share(tmp_path):
+    """Records of one layout are flattened from the fields found on one of them, yet each value still picks its
+    own suffix (a GUID in one record, a URL in the next); a record holding an array is walked on its own."""
+    envelope = ('"time": "2026-03-10T06:00:0{n}Z", "category": "AuditEvent", "operationName": "SecretGet", '
+                '"resourceId": "/SUBSCRIPTIONS/S/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/KV"')
+    records = [
+        '{%s, "properties": {"id": "11111111-2222-4333-8444-555555555555", "code": 200, "ok": true}}',
+        '{%s, "properties": {"id": "https://kv.vault.azure.net/secrets/a", "code": 403, "ok": false}}',
+        '{%s, "properties": {"id": "https://kv.vault.azure.net/secrets/b", "code": 200, "ok": true, '
+        '"tags": ["x", "y"]}}',
+    ]
+    (tmp_path / "PT1H.json").write_text("".join(record % envelope.format(n=n) + "\n"
+                                                for n, record in enumerate(records)))
+    database = LogDatabase()
+    assert database.load_folder(tmp_path).problems == []
+    rows = query(EmbeddedLogSource(database, NOW), "AzureDiagnostics | order by TimeGenerated asc "
+                                                    "| project id_g, id_s, code_d, ok_b, tags_s")
+    assert rows == [
+        {"id_g": "11111111-2222-4333-8444-555555555555", "id_s": None, "code_d": "200", "ok_b": "true",
+         "tags_s": None},
+        {"id_g": None, "id_s": "https://kv.vault.azure.net/secrets/a", "code_d": "403", "ok_b": "false",
+         "tags_s": None},
+        {"id_g": None, "id_s": "https://kv.vault.azure.net/secrets/b", "code_d": "200", "ok_b": "true",
+         "tags_s": '["x","y"]'},
+    ]
+
+
 def test_graph_activity_values(source):
     row = one(source, """
         MicrosoftGraphActivityLogs

@@ -24,6 +24,7 @@ Row = dict[str, Any]
 Progress = Callable[[Path, int], None]  # called after each file with its path and size in bytes
 _OPEN_SCHEMAS = {"AzureDiagnostics"}  # Log Analytics adds a column per new field
 _LA_TYPES = {"TIMESTAMP": "DateTime", "JSON": "Dynamic", "BIGINT": "Long", "DOUBLE": "Real", "BOOLEAN": "Bool"}
+_SHAPES = 100  # record shapes of AzureDiagnostics read by json_extract; records of rarer ones are walked one by one
 _NO_TIME = "no TimeGenerated (nor a time it could be taken from): no detection could see it"
 
 
@@ -222,7 +223,7 @@ class LogDatabase:
 
     def _diagnostics(self, source: str, paths: raw_records.Paths) -> tuple[str, dict[str, str]]:
         """AzureDiagnostics records flattened: one column per field (added when new), beside the envelope's."""
-        self.connection.execute(f"CREATE OR REPLACE TEMP TABLE _leaves AS {raw_records.diagnostics_leaves(source)}")
+        self._flatten_diagnostics(source)
         envelope = raw_records.diagnostics_columns(paths)
         names = [name for (name,) in self.connection.execute(
             "SELECT DISTINCT name FROM _leaves ORDER BY name").fetchall()]
@@ -237,6 +238,18 @@ class LogDatabase:
                      "GROUP BY _id) f USING (_id))")
         expressions = {column: f"_f{k}" for k, column in enumerate(fields)}
         return flattened, {**expressions, **envelope}
+
+    def _flatten_diagnostics(self, source: str) -> None:
+        """`_leaves` (_id, name, value): every field of the AzureDiagnostics records in `source`; the fields of a
+        record shape are found on one record of it (json_tree walks only the records of rare shapes)."""
+        self.connection.execute(f"CREATE OR REPLACE TEMP TABLE _shaped AS {raw_records.diagnostics_shapes(source)}")
+        examples = ("(SELECT shape, item FROM (SELECT shape, arg_min(item, _id) AS item, count(*) AS records "
+                    f"FROM _shaped WHERE shape IS NOT NULL GROUP BY shape ORDER BY records DESC LIMIT {_SHAPES}))")
+        shapes: dict[str, list[tuple[str, str, str]]] = {}
+        for shape, path, base, kind in self.connection.execute(raw_records.diagnostics_fields(examples)).fetchall():
+            shapes.setdefault(shape, []).append((path, base, kind))
+        self.connection.execute(f"CREATE OR REPLACE TEMP TABLE _leaves AS "
+                                f"{raw_records.diagnostics_leaves('_shaped', shapes)}")
 
     def _insert_converted(self, table: str, source: str, paths: raw_records.Paths, expressions: dict[str, str],
                           require_time: bool) -> Counter[tuple[int, str]]:

@@ -190,23 +190,67 @@ def _as_text(value: str) -> str:
     return f"CASE WHEN json_type({value}) = 'OBJECT' AND {value} <> '{{}}' THEN to_json({value}::VARCHAR) END"
 
 
-def diagnostics_leaves(source: str) -> str:
-    """SQL: (_id, name, value) for every field of the AzureDiagnostics records in `source` (_id, item), flattened
-    and typed by its value as Log Analytics names them: `identity.claim.oid` (a GUID) -> `identity_claim_oid_g`,
-    a Logic App's `startTime` (ISO 8601) -> `startTime_t`. Arrays stay whole (as text); nulls are left out."""
-    suffix = (f"CASE WHEN t.type = 'BOOLEAN' THEN '_b' WHEN t.type IN ('UBIGINT', 'BIGINT', 'DOUBLE') THEN '_d' "
-              f"WHEN t.type = 'VARCHAR' AND regexp_matches(t.value ->> '$', '{_GUID}') THEN '_g' "
-              f"WHEN t.type = 'VARCHAR' AND regexp_matches(t.value ->> '$', '{_DATETIME}') THEN '_t' ELSE '_s' END")
+_ROOTS = (("$.properties", ""), ("$.identity", "identity_"))  # flattened as Log Analytics does; the envelope is not
+
+
+def diagnostics_shapes(source: str) -> str:
+    """SQL: (_id, item, shape) for the records in `source` (_id, item): records of one shape have the same fields
+    of the same JSON types (a digest of json_structure), so the fields are found once per shape. NULL for a record
+    holding an array: records of one structure may hold arrays of different lengths, hence different fields."""
+    return (f"SELECT _id, item, CASE WHEN NOT contains(structure, '[') THEN md5(structure) END AS shape "
+            f"FROM (SELECT _id, item, json_structure(item)::VARCHAR AS structure FROM {source})")
+
+
+def diagnostics_fields(examples: str) -> str:
+    """SQL: (shape, path, base, type) of the fields of each record in `examples` (shape, item): their JSON path,
+    their column name before the type suffix and their JSON type."""
+    return f"SELECT key AS shape, path, base, type FROM ({_fields(examples, 'shape')})"
+
+
+def diagnostics_leaves(shaped: str, fields: dict[str, list[tuple[str, str, str]]]) -> str:
+    """SQL: (_id, name, value) for every field of the AzureDiagnostics records in `shaped` (_id, item, shape),
+    flattened and typed by its value as Log Analytics names them: `identity.claim.oid` (a GUID) ->
+    `identity_claim_oid_g`, a Logic App's `startTime` (ISO 8601) -> `startTime_t`. Arrays stay whole (as text);
+    nulls are left out. `fields[shape]` lists (path, base, type) of a shape's fields: those records are read with
+    one json_extract; the others (no shape, or one not listed) are walked by json_tree."""
     branches = []
-    for root, prefix in (("$.properties", ""), ("$.identity", "identity_")):
-        name = (f"'{prefix}' || trim(regexp_replace(substr(t.fullkey, {len(root) + 2}), '[^A-Za-z0-9]+', '_', 'g'), "
+    for shape, listed in fields.items():
+        paths, bases, types = (", ".join(_quoted(entry[i]) for entry in listed) for i in range(3))
+        branches.append(f"""
+            SELECT _id, base || {_suffix('type', 'value')} AS name, value FROM (
+                SELECT _id, unnest([{bases}]) AS base, unnest([{types}]) AS type,
+                       unnest(json_extract(item, [{paths}])) AS value
+                FROM {shaped} WHERE shape = {_quoted(shape)})""")
+    known = ", ".join(_quoted(shape) for shape in fields) or "NULL"
+    rest = f"(SELECT _id, item FROM {shaped} WHERE shape IS NULL OR shape NOT IN ({known}))"
+    branches.append(f"SELECT key AS _id, base || {_suffix('type', 'value')} AS name, value "
+                    f"FROM ({_fields(rest, '_id')})")
+    return " UNION ALL ".join(branches)
+
+
+def _fields(source: str, key: str) -> str:
+    """SQL: (key, path, base, type, value) for every field json_tree finds below the roots in `source` (key, item):
+    scalars and arrays, not nulls, not what lies inside an array."""
+    branches = []
+    for root, prefix in _ROOTS:
+        base = (f"'{prefix}' || trim(regexp_replace(substr(t.fullkey, {len(root) + 2}), '[^A-Za-z0-9]+', '_', 'g'), "
                 "'_')")
         branches.append(f"""
-            SELECT s._id, {name} || {suffix} AS name, t.value
+            SELECT s.{key} AS key, t.fullkey AS path, {base} AS base, t.type, t.value
             FROM {source} s, json_tree(s.item, '{root}') t
             WHERE t.fullkey <> '{root}' AND t.type NOT IN ('OBJECT', 'NULL')
               AND NOT contains(substr(t.path, {len(root) + 1}), '[')""")
     return " UNION ALL ".join(branches)
+
+
+def _suffix(kind: str, value: str) -> str:
+    return (f"CASE WHEN {kind} = 'BOOLEAN' THEN '_b' WHEN {kind} IN ('UBIGINT', 'BIGINT', 'DOUBLE') THEN '_d' "
+            f"WHEN {kind} = 'VARCHAR' AND regexp_matches({value} ->> '$', '{_GUID}') THEN '_g' "
+            f"WHEN {kind} = 'VARCHAR' AND regexp_matches({value} ->> '$', '{_DATETIME}') THEN '_t' ELSE '_s' END")
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def diagnostics_columns(paths: Paths) -> dict[str, str]:
