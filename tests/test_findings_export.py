@@ -150,3 +150,35 @@ def test_a_store_from_settings_queues_changes_when_findings_go_to_log_analytics(
     assert not TableFindingStore.from_settings(None, settings).export_changes
     settings |= {"FINDINGS_INGESTION_ENDPOINT": "https://x.ingest.monitor.azure.com", "FINDINGS_DCR_IMMUTABLE_ID": RULE}
     assert TableFindingStore.from_settings(None, settings).export_changes  # so API and CLI triage is queued too
+
+
+def _sign_in_failures(reverse: bool) -> list:
+    """The sign-in failures rule's findings of its own firing case, its rows in their order or reversed."""
+    from shared.catalog.loader import load_catalog
+    from shared.detect import run_detection
+    from shared.logsource.database import LogDatabase
+    from shared.logsource.embedded import EmbeddedLogSource
+
+    detection = next(d for d in load_catalog() if d.name == "Service principal sign-in failures")
+    test = next(t for t in detection.tests if t.expect)
+    database = LogDatabase()
+    for table, rows in test.rows.items():
+        assert not database.insert(table, ((None, row) for row in (rows[::-1] if reverse else rows)))
+    return run_detection(detection, EmbeddedLogSource(database, now=test.window.end), test.window.start,
+                         test.window.end)
+
+
+def test_the_same_logs_again_in_another_order_queue_no_change_and_a_later_window_does(store):
+    first, again = _sign_in_failures(reverse=False), _sign_in_failures(reverse=True)
+    assert {f.id: f.evidence for f in first} == {f.id: f.evidence for f in again}  # sets sorted where they are made
+    assert any(isinstance(value, list) and len(value) > 1 for f in first for value in f.evidence.values())
+    store.upsert_findings(first, run_id="run1", now=NOW)
+    result = store.upsert_findings(again, run_id="run2", now=NOW + timedelta(hours=1))
+    assert sorted(result.unchanged) == sorted(f.id for f in first) and not result.recurring
+    assert [change.change for change in store.pending_changes()] == ["new"] * len(first)
+
+    day = timedelta(days=1)
+    later = first[0].model_copy(update={"window_start": first[0].window_start + day,
+                                        "window_end": first[0].window_end + day})
+    assert store.upsert_findings([later], run_id="run3", now=NOW + day).recurring == [later.id]
+    assert [change.change for change in store.pending_changes()] == ["new"] * len(first) + ["updated"]
