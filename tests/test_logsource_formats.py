@@ -268,6 +268,22 @@ def test_bad_json_lines_are_reported_by_line_and_the_good_lines_load(tmp_path):
     ]
 
 
+def test_windows_and_mixed_line_ends_keep_line_numbers_and_values(tmp_path):
+    """A file saved on Windows ends its lines with CR LF, one edited by hand may mix both: the values carry no CR
+    and a bad line is reported at its own line."""
+    path = tmp_path / "AuditLogs.json"
+    path.write_bytes(b'{"TimeGenerated": "2026-03-10T05:00:00Z", "Id": "crlf", "OperationName": "a"}\r\n'
+                     b"\r\n"
+                     b'{"TimeGenerated": "2026-03-10T05:01:00Z", "Id": "truncated"\r\n'
+                     b'{"TimeGenerated": "2026-03-10T05:02:00Z", "Id": "lf", "OperationName": "b"}\n'
+                     b'{"TimeGenerated": "2026-03-10T05:03:00Z", "Id": "last", "OperationName": "c"}')
+    source, report = _load(tmp_path)
+    assert [str(problem).split(": ", 1)[0] for problem in report.problems] == [f"{path}:3"]
+    assert source.query("AuditLogs | project Id, OperationName | order by Id asc", NOW, NOW) == [
+        {"Id": "crlf", "OperationName": "a"}, {"Id": "last", "OperationName": "c"}, {"Id": "lf", "OperationName": "b"},
+    ]
+
+
 def test_bad_csv_rows_are_reported_by_line_and_the_good_rows_load(tmp_path):
     path = tmp_path / "AuditLogs.csv"
     path.write_text("\r\n".join([

@@ -29,6 +29,7 @@ _LINES = ("columns={'text': 'VARCHAR'}, header=false, delim=chr(1), quote='', es
 _CSV = ("header=true, all_varchar=true, delim=',', quote='\"', escape='\"', store_rejects=true, "
         "nullstr=chr(2), allow_quoted_nulls=false, max_line_size=268435456")
 CHUNK_BYTES = 256 * 1024 * 1024
+WHOLE_BYTES = 64 * 1024 * 1024  # a JSON file up to this size is read whole and split at its line ends
 _TYPICAL_BYTES = 256 * 1024  # an hour of one category in a PT1H.json blob, to size chunks without a stat per file
 _DETAILED = 1000  # invalid JSON lines explained one by one (Python's parser words it); the rest in one line each
 _JSON_KINDS = {"ARRAY": "an array", "VARCHAR": "a string", "UBIGINT": "a number", "BIGINT": "a number",
@@ -182,18 +183,46 @@ def _read_lines(connection: Any, paths: dict[int, Path], compression: str) -> No
     JSON); lines DuckDB rejected (not UTF-8) are problems."""
     connection.execute("CREATE OR REPLACE TEMP TABLE _names AS SELECT unnest($1) AS filename, unnest($2) AS file",
                        [[str(path) for path in paths.values()], list(paths)])
+    if not (compression == "none" and _split_whole_files(connection, paths)):
+        _split_csv_lines(connection, paths, compression)
+    connection.execute("""
+        CREATE OR REPLACE TEMP TABLE _lines AS
+        SELECT *, CASE WHEN json_valid(text) THEN json_type(text, ['$', '$.records']) END AS kinds FROM (
+            SELECT file, line, CASE WHEN line = 1 THEN ltrim(text, chr(65279)) ELSE text END AS text  -- a UTF-8 BOM
+            FROM _numbered)
+        WHERE regexp_matches(text, '[^\\p{Zs}]')""")
+    connection.execute("DROP TABLE _numbered")
+
+
+def _split_whole_files(connection: Any, paths: dict[int, Path]) -> bool:
+    """`_numbered` (file, line, text) from each file read whole and split at its line ends, when all are UTF-8 and
+    none is bigger than WHOLE_BYTES. False when not (the lines are then read one by one, to find the bad ones)."""
+    if any(path.stat().st_size > WHOLE_BYTES for path in paths.values()):
+        return False
+    try:
+        connection.execute("""
+            CREATE OR REPLACE TEMP TABLE _numbered AS
+            SELECT file, line, CASE WHEN ends_with(text, chr(13)) THEN left(text, -1) ELSE text END AS text
+            FROM (SELECT n.file, generate_subscripts(lines, 1) AS line, unnest(lines) AS text
+                  FROM (SELECT filename, string_split(content, chr(10)) AS lines FROM read_text(?))
+                  JOIN _names n USING (filename))""", [[str(path) for path in paths.values()]])
+    except Exception:  # duckdb raises one class per cause; the line reader words each, or names the file
+        return False
+    return True
+
+
+def _split_csv_lines(connection: Any, paths: dict[int, Path], compression: str) -> None:
+    """`_numbered` (file, line, text) from DuckDB's CSV reader, one column per line: it decompresses, and rejects
+    the lines that are not UTF-8 (problems) while the others load."""
     connection.execute(f"CREATE OR REPLACE TEMP TABLE _read AS SELECT filename, text FROM read_csv(?, {_LINES}, "
                        "compression=?, filename=true)", [[str(path) for path in paths.values()], compression])
     rejected = _rejected_lines(connection)
     connection.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _lines AS
-        SELECT *, CASE WHEN json_valid(text) THEN json_type(text, ['$', '$.records']) END AS kinds FROM (
-            SELECT n.file, coalesce(m.line, r.k) AS line, CASE WHEN coalesce(m.line, r.k) = 1
-                   THEN ltrim(r.text, chr(65279)) ELSE r.text END AS text  -- a UTF-8 byte order mark
-            FROM (SELECT filename, text, row_number() OVER (PARTITION BY filename ORDER BY rowid) AS k FROM _read) r
-            JOIN _names n USING (filename)
-            LEFT JOIN ({rejected}) m ON m.file = n.file AND m.k = r.k)
-        WHERE regexp_matches(text, '[^\\p{{Zs}}]')""")
+        CREATE OR REPLACE TEMP TABLE _numbered AS
+        SELECT n.file, coalesce(m.line, r.k) AS line, r.text
+        FROM (SELECT filename, text, row_number() OVER (PARTITION BY filename ORDER BY rowid) AS k FROM _read) r
+        JOIN _names n USING (filename)
+        LEFT JOIN ({rejected}) m ON m.file = n.file AND m.k = r.k""")
     connection.execute("DROP TABLE _read")
 
 
