@@ -359,6 +359,13 @@ def test_watchlists_are_arm_resources_the_rules_depend_on(arm_watchlists: dict[s
             assert f"_GetWatchlist('{source.alias}')" in arm_resources[detection.id]["properties"]["query"]
 
 
+def test_a_rule_reading_a_watchlist_names_it_in_its_description():
+    """An analyst reading the rule in Sentinel learns where its list lives and can add to it there."""
+    missing = [(d.name, source.alias) for d in WITH_WATCHLISTS for source in watchlists(d)
+               if source.alias not in d.description]
+    assert WITH_WATCHLISTS and not missing
+
+
 def _watchlist_function(sources: list[Watchlist], items: bool = True) -> str:
     """_GetWatchlist for the embedded engine, over the watchlists' own items (or none)."""
     rows = ", ".join(f'"{source.alias}", "{item}"' for source in sources for item in source.items) if items else ""
