@@ -101,16 +101,21 @@ class KnowsQuietWindows(Protocol):
     def silent_on_empty_tables(self, kql: str) -> bool: ...
 
 
-def windows_to_query(detection: Detection, source: LogSource, windows: Sequence[Window]) -> list[Window]:
+def windows_to_query(detection: Detection, source: LogSource, windows: Sequence[Window],
+                     overrides: Mapping[str, Any] | None = None) -> list[Window]:
     """The windows whose answer can differ from "no rows", so a long range over a short log costs what its data
     does. A window is quiet when no table the query reads has a row from its lookback start to its end (what
     Log Analytics would let the query see); the query then answers what it answers over empty tables, and a
     query silent there is skipped. A query that gives rows from nothing (e.g. a `summarize count()` without `by`)
-    runs in every window, and so does every query of a source that cannot tell (Log Analytics)."""
+    runs in every window, and so does every query of a source that cannot tell (Log Analytics) or that fails to
+    (the windows' own queries then report the error). Every window left out was proven quiet."""
     if not windows or not isinstance(source, KnowsQuietWindows):
         return list(windows)
-    kql = render(detection, *windows[0])
-    busy = source.windows_with_rows(kql, [(start - detection.lookback_span, end) for start, end in windows])
-    if all(busy) or not source.silent_on_empty_tables(kql):
+    kql = render(detection, *windows[0], overrides)
+    try:
+        busy = source.windows_with_rows(kql, [(start - detection.lookback_span, end) for start, end in windows])
+        if all(busy) or not source.silent_on_empty_tables(kql):
+            return list(windows)
+    except LogQueryError:
         return list(windows)
     return [window for window, rows in zip(windows, busy, strict=True) if rows]

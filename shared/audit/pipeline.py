@@ -1,12 +1,16 @@
 """One audit run, the same in Azure, in the CLI and in tests:
 plan -> detect -> inventory -> enrich -> persist -> notify.
 
+A window the log source proves quiet (no row in its tables from its lookback start to its end, and a query silent
+over empty tables: see shared/detect.py windows_to_query) is audited without running its query.
+
 After the directory is read, the posture checks (shared/posture) judge its credentials with the
 sign-in logs, once per audit day not yet judged; their findings are stored like the detections'.
 
 A failing detection, a failing directory read or a failing notification is recorded in the run
 and the rest goes on; the run is then `partial`. A checkpoint only moves past windows whose
-findings are stored, and a digest's findings stay pending for a channel until it accepts them.
+findings are stored (or that were proven quiet, every window before them audited), and a
+digest's findings stay pending for a channel until it accepts them.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from shared.audit.lease import AuditLease, LeaseLost, wall_clock
 from shared.audit.plan import plan_windows, skipped_windows
 from shared.catalog.model import Detection
 from shared.coverage import AUDIT_RULES, coverage_line
-from shared.detect import run_detection
+from shared.detect import run_detection, windows_to_query
 from shared.directory.context import DirectoryIndex, apply_privileged_severity, enrich
 from shared.directory.port import Directory
 from shared.findings import Finding
@@ -175,13 +179,16 @@ class AuditPipeline:
                 f"{plural(len(skipped), 'window')} from {moment(skipped[0][0])} to {moment(skipped[-1][1])} not "
                 f"audited: the last run was longer ago than MAX_LOOKBACK_DAYS ({duration(self.config.max_lookback)})")
         self.progress(f"{detection.name}: {plural(len(windows), 'window')}")
+        self._keep_lease(run)
+        busy = set(windows_to_query(detection, self.source, windows, self.config.parameters.get(detection.id)))
         detected = _Detected(detection, [], None)
         for start, end in windows:
-            try:
-                detected.findings += self._run_window(detection, start, end, run)
-            except LogQueryError as error:
-                run.errors[detection.id] = f"window {start:%Y-%m-%d %H:%M} - {end:%Y-%m-%d %H:%M}: {error}"
-                break
+            if (start, end) in busy:
+                try:
+                    detected.findings += self._run_window(detection, start, end, run)
+                except LogQueryError as error:
+                    run.errors[detection.id] = f"window {start:%Y-%m-%d %H:%M} - {end:%Y-%m-%d %H:%M}: {error}"
+                    break
             detected.completed_until = end
         return detected
 

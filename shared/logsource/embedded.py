@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,17 +44,17 @@ class EmbeddedLogSource:
 
     def query(self, kql: str, start: datetime, end: datetime) -> list[Row]:
         text, window = parameterise_window(kql)
-        try:
+        with _as_query_error():
             cursor = self.execute(text, window)
-        except Exception as error:  # duckdb-kql raises KqlError and duckdb errors alike
-            raise LogQueryError(f"{type(error).__name__}: {error}") from error
         return rows_of(cursor)
 
     def windows_with_rows(self, kql: str, ranges: Sequence[tuple[datetime, datetime]]) -> list[bool]:
         """For each [start, end): whether a table the query reads has a row with TimeGenerated in it. One cheap
-        statement for all ranges; a query that reads no table counts as having rows everywhere."""
+        statement for all ranges; a query that reads no table counts as having rows everywhere. LogQueryError
+        when the query cannot be translated or the statement fails."""
         text, window = parameterise_window(kql)
-        sql = self._compile(text, window).sql
+        with _as_query_error():
+            sql = self._compile(text, window).sql
         schema = self._current_schema()
         tables = [table for table in schema if "." not in table and f'"{table}"' in sql]
         if not tables or not ranges or any("TimeGenerated" not in schema[table] for table in tables):
@@ -62,26 +63,25 @@ class EmbeddedLogSource:
         present = " OR ".join(f'EXISTS (SELECT 1 FROM "{table}" WHERE "TimeGenerated" >= r.s '
                               'AND "TimeGenerated" < r.e)' for table in tables)
         values = [_naive_utc(moment) for start, end in ranges for moment in (start, end)]
-        busy = {i for (i,) in self.database.connection.execute(
-            f"SELECT i FROM (VALUES {bounds}) AS r(i, s, e) WHERE {present}", values).fetchall()}
+        with _as_query_error():
+            busy = {i for (i,) in self.database.connection.execute(
+                f"SELECT i FROM (VALUES {bounds}) AS r(i, s, e) WHERE {present}", values).fetchall()}
         return [i in busy for i in range(len(ranges))]
 
     def silent_on_empty_tables(self, kql: str) -> bool:
         """Whether the query gives no rows when its tables hold nothing: run once per compiled query on an empty
-        copy of the database's tables, then kept on disk beside the translation."""
+        copy of the database's tables, then kept on disk beside the translation. LogQueryError as `query`."""
         text, window = parameterise_window(kql)
-        compiled = self._compile(text, window)
+        with _as_query_error():
+            compiled = self._compile(text, window)
         silent = remembered("silent", compiled.sql, {})
         if silent is None:
             import duckdb_kql
 
-            empty = duckdb_kql.connect()
-            try:
+            with _as_query_error(), closing(duckdb_kql.connect()) as empty:
                 for (ddl,) in self.database.connection.execute("SELECT sql FROM duckdb_tables()").fetchall():
                     empty.execute(ddl)
                 silent = not empty.execute(compiled.sql, compiled.values(window, self.now) or None).fetchall()
-            finally:
-                empty.close()
             remember("silent", compiled.sql, {}, silent)
         return silent
 
@@ -110,6 +110,17 @@ class EmbeddedLogSource:
 
             self._schema = (version, schema(self.database.connection))
         return self._schema[1]
+
+
+@contextmanager
+def _as_query_error() -> Iterator[None]:
+    """duckdb-kql raises KqlError and DuckDB its own errors: both reach callers as LogQueryError."""
+    try:
+        yield
+    except LogQueryError:
+        raise
+    except Exception as error:
+        raise LogQueryError(f"{type(error).__name__}: {error}") from error
 
 
 def _naive_utc(moment: datetime) -> datetime:
