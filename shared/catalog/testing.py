@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from shared.catalog.model import Detection, DetectionTest
@@ -48,6 +48,24 @@ def run_test(detection: Detection, test: DetectionTest) -> TestOutcome[Detection
     except Exception as error:  # a query failure is this test's failure, reported with the others
         return TestOutcome(detection, test, (*problems, f"query failed: {error}"))
     return TestOutcome(detection, test, tuple(problems + compare_rows(test.expect, actual)))
+
+
+def beyond_lookback(detection: Detection, test: DetectionTest) -> DetectionTest:
+    """The case again, with a copy of its rows from before the window's end moved back until the latest lies just
+    before the window's lookback start. A rule that reads no further back than its lookback (all Log Analytics
+    lets it read, and what skipping quiet windows relies on) gives the case's answer; one that reads further sees
+    the copies."""
+    reach = test.window.start - detection.lookback_span
+    dated = [(table, row, parse_datetime(row["TimeGenerated"])) for table, rows in test.rows.items() for row in rows
+             if row.get("TimeGenerated") is not None]
+    dated = [(table, row, moment) for table, row, moment in dated if moment < test.window.end]
+    if not dated:
+        return test
+    shift = max(moment for _, _, moment in dated) - reach + timedelta(microseconds=1)
+    rows = {table: list(table_rows) for table, table_rows in test.rows.items()}
+    for table, row, moment in dated:
+        rows[table].append({**row, "TimeGenerated": (moment - shift).isoformat()})
+    return test.model_copy(update={"name": f"{test.name}, with its rows again before the lookback", "rows": rows})
 
 
 def _unknown_columns(test: DetectionTest) -> list[str]:
