@@ -44,3 +44,10 @@ def test_detection_parameters_name_detections_or_posture_checks_and_are_checked(
         parameter_overrides(catalog, bad, checks)
     with pytest.raises(SettingsError, match="unknown detection no_such_rule"):
         parameter_overrides(catalog, {"DETECTION_PARAMETERS": '{"no_such_rule": {}}'}, checks)
+    with pytest.raises(SettingsError, match="workload_signin_new_network: BaselinePeriod 30d reaches further back "
+                                            "than the rule's lookback 13d"):
+        parameter_overrides(catalog, {"DETECTION_PARAMETERS":
+                                      '{"workload_signin_new_network": {"BaselinePeriod": "30d"}}'}, checks)
+    shorter = {"DETECTION_PARAMETERS": '{"workload_signin_new_network": {"BaselinePeriod": "7d"}}'}
+    assert parameter_overrides(catalog, shorter, checks) == {
+        catalog.get("workload_signin_new_network").id: {"BaselinePeriod": "7d"}}

@@ -13,6 +13,8 @@ from shared.catalog.render import parameter_lets
 from shared.posture.catalog import PostureCatalog, load_checks
 from shared.settings import SettingsError, read_setting
 from shared.suppressions.load import configured_suppressions
+from shared.text import join_list
+from shared.timespan import parse_timespan
 
 
 def audit_config(environ: Mapping[str, str] | None = None) -> AuditConfig:
@@ -43,6 +45,11 @@ def _checked_rule_id(key: str, values: Mapping[str, Any], catalog: Catalog, chec
         return check.id
     detection = catalog.get(key)
     parameter_lets(detection, values)
+    too_far = [f"{name} {value}" for name, value in values.items()
+               if detection.parameters[name].type == "timespan" and parse_timespan(value) > detection.lookback_span]
+    if too_far:
+        raise ValueError(f"{key}: {join_list(too_far)} reaches further back than the rule's lookback "
+                         f"{detection.lookback}, and its query is given no older logs")
     return detection.id
 
 
