@@ -344,8 +344,10 @@ def test_watchlists_are_arm_resources_the_rules_depend_on(arm_watchlists: dict[s
     assert set(arm_watchlists) == {source.alias for d in EXPORTED for source in watchlists(d)}
     for alias, resource in arm_watchlists.items():
         properties = resource["properties"]
+        # WatchlistProperties of Microsoft.SecurityInsights 2025-09-01 that a template sets
         assert set(properties) == {"watchlistAlias", "displayName", "description", "provider", "source",
-                                   "itemsSearchKey", "contentType", "numberOfLinesToSkip", "rawContent"}
+                                   "sourceType", "itemsSearchKey", "contentType", "numberOfLinesToSkip", "rawContent"}
+        assert properties["sourceType"] == "Local" and properties["itemsSearchKey"] in ("Permission", "Role")
         assert properties["watchlistAlias"] == alias and properties["source"] == f"{alias}.csv"
         assert properties["contentType"] == "text/csv" and properties["numberOfLinesToSkip"] == 0
         assert properties["rawContent"] == (exported / "watchlists" / f"{alias}.csv").read_text(encoding="utf-8")

@@ -374,6 +374,7 @@ def arm_watchlist(source: Watchlist) -> dict[str, Any]:
             "description": source.description,
             "provider": PROVIDER,
             "source": source.file_name,
+            "sourceType": "Local",  # the items are in rawContent, not in a storage account
             "itemsSearchKey": source.column,
             "contentType": "text/csv",
             "numberOfLinesToSkip": 0,
