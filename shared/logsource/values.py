@@ -85,19 +85,26 @@ def convert(column: str, la_type: str, json_value: str, text: str, typed: str) -
     if la_type == "Dynamic":
         return Conversion(
             "NULL",
-            f"CASE WHEN {given} THEN (CASE WHEN json_type({json_value}) = 'VARCHAR' AND json_valid({text}) "
+            f"CASE WHEN {given} THEN (CASE WHEN {_is_string(json_value)} AND json_valid({text}) "
             f"THEN json({text}) ELSE {json_value} END) END", "NULL")
     raise ValueError(f"column {column}: unknown Log Analytics type {la_type}")
 
 
 def _string(column: str, json_value: str, text: str) -> str:
     """Numbers as Log Analytics writes them: 7000215.0 (a float export of an error code) is "7000215"."""
-    integral = (f"(CASE WHEN json_type({json_value}) = 'DOUBLE' AND try_cast({text} AS DOUBLE) = "
+    integral = (f"(CASE WHEN NOT {_is_string(json_value)} AND json_type({json_value}) = 'DOUBLE' "
+                f"AND try_cast({text} AS DOUBLE) = "
                 f"trunc(try_cast({text} AS DOUBLE)) AND abs(try_cast({text} AS DOUBLE)) < 1e15 "
                 f"THEN CAST(CAST(try_cast({text} AS DOUBLE) AS BIGINT) AS VARCHAR) ELSE {text} END)")
     if column in NUMERIC_CODES:
         return f"regexp_replace({integral}, '^(-?[0-9]+)\\.0+$', '\\1')"
     return integral
+
+
+def _is_string(json_value: str) -> str:
+    """SQL: whether a JSON value (as json_extract writes it) is a string, read from its first character: it spares
+    parsing the value (a whole object, for a Dynamic column) only to learn its type."""
+    return f"coalesce(starts_with({json_value}::VARCHAR, '\"'), false)"
 
 
 def _sql(text: str) -> str:
