@@ -184,24 +184,27 @@ def _read_lines(connection: Any, paths: dict[int, Path], compression: str) -> No
     connection.execute("CREATE OR REPLACE TEMP TABLE _names AS SELECT unnest($1) AS filename, unnest($2) AS file",
                        [[str(path) for path in paths.values()], list(paths)])
     if not (compression == "none" and _split_whole_files(connection, paths)):
-        _split_csv_lines(connection, paths, compression)
-    connection.execute("""
+        _keep_lines(connection, _csv_lines(connection, paths, compression))
+        connection.execute("DROP TABLE _read")
+
+
+def _keep_lines(connection: Any, numbered: str, parameters: list | None = None) -> None:
+    """`_lines` from the SQL `numbered` (file, line, text)."""
+    connection.execute(f"""
         CREATE OR REPLACE TEMP TABLE _lines AS
         SELECT *, CASE WHEN json_valid(text) THEN json_type(text, ['$', '$.records']) END AS kinds FROM (
             SELECT file, line, CASE WHEN line = 1 THEN ltrim(text, chr(65279)) ELSE text END AS text  -- a UTF-8 BOM
-            FROM _numbered)
-        WHERE regexp_matches(text, '[^\\p{Zs}]')""")
-    connection.execute("DROP TABLE _numbered")
+            FROM ({numbered}))
+        WHERE regexp_matches(text, '[^\\p{{Zs}}]')""", parameters)
 
 
 def _split_whole_files(connection: Any, paths: dict[int, Path]) -> bool:
-    """`_numbered` (file, line, text) from each file read whole and split at its line ends, when all are UTF-8 and
-    none is bigger than WHOLE_BYTES. False when not (the lines are then read one by one, to find the bad ones)."""
+    """`_lines` from each file read whole and split at its line ends, when all are UTF-8 and none is bigger than
+    WHOLE_BYTES. False when not (the lines are then read one by one, to find the bad ones)."""
     if any(path.stat().st_size > WHOLE_BYTES for path in paths.values()):
         return False
     try:
-        connection.execute("""
-            CREATE OR REPLACE TEMP TABLE _numbered AS
+        _keep_lines(connection, """
             SELECT file, line, CASE WHEN ends_with(text, chr(13)) THEN left(text, -1) ELSE text END AS text
             FROM (SELECT n.file, generate_subscripts(lines, 1) AS line, unnest(lines) AS text
                   FROM (SELECT filename, string_split(content, chr(10)) AS lines FROM read_text(?))
@@ -211,19 +214,16 @@ def _split_whole_files(connection: Any, paths: dict[int, Path]) -> bool:
     return True
 
 
-def _split_csv_lines(connection: Any, paths: dict[int, Path], compression: str) -> None:
-    """`_numbered` (file, line, text) from DuckDB's CSV reader, one column per line: it decompresses, and rejects
-    the lines that are not UTF-8 (problems) while the others load."""
+def _csv_lines(connection: Any, paths: dict[int, Path], compression: str) -> str:
+    """SQL (file, line, text) over `_read`, the lines as DuckDB's CSV reader read them, one column per line: it
+    decompresses, and rejects the lines that are not UTF-8 (problems) while the others load."""
     connection.execute(f"CREATE OR REPLACE TEMP TABLE _read AS SELECT filename, text FROM read_csv(?, {_LINES}, "
                        "compression=?, filename=true)", [[str(path) for path in paths.values()], compression])
-    rejected = _rejected_lines(connection)
-    connection.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _numbered AS
+    return f"""
         SELECT n.file, coalesce(m.line, r.k) AS line, r.text
         FROM (SELECT filename, text, row_number() OVER (PARTITION BY filename ORDER BY rowid) AS k FROM _read) r
         JOIN _names n USING (filename)
-        LEFT JOIN ({rejected}) m ON m.file = n.file AND m.k = r.k""")
-    connection.execute("DROP TABLE _read")
+        LEFT JOIN ({_rejected_lines(connection)}) m ON m.file = n.file AND m.k = r.k"""
 
 
 def _rejected_lines(connection: Any) -> str:
