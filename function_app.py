@@ -13,6 +13,9 @@ Functions:
   handed to the same FastAPI app. The pages themselves require Entra sign-in (App Service authentication) with the
   `Findings.Triage` role and refuse without it (shared/web/session.py); the function passes on nothing outside
   `/api/ui/`, and its name sorts before `http_app_func` so the host matches it first.
+  A triage through either is sent to Log Analytics right after it is saved (shared/export/after_triage.py): the
+  Functions ASGI adapter returns the response when the app's call ends, so that delivery (one upload) is part of the
+  request's time here, unlike under uvicorn.
 - `audit`: the timer (`%AUDIT_SCHEDULE%`, an NCRONTAB app setting) that runs one audit.
 
 Importing this module stays light: no Azure SDK client is built, no network is touched, the FastAPI app is
@@ -51,13 +54,21 @@ def trail_source():
     return log_source_from_settings(azure_credential())
 
 
+def findings_export():
+    """Where a triage's change goes at once: WorkloadIdentityFindings_CL, when the app settings name it."""
+    from shared.audit.build import azure_credential
+    from shared.export.ingestion import sink_from_settings
+
+    return sink_from_settings(azure_credential())
+
+
 def findings_api():
     """The FastAPI app: FastAPI and the API's models cost more than everything else a cold start imports."""
     from shared.api.app import create_api
     from shared.api.identity import easy_auth_enabled
 
     return create_api(store_factory=findings_store, api_key=None, easy_auth=easy_auth_enabled(),
-                      trail_source=trail_source)
+                      trail_source=trail_source, export_sink=findings_export)
 
 
 app = func.AsgiFunctionApp(app=LazyAsgiApp(findings_api), http_auth_level=func.AuthLevel.FUNCTION)

@@ -168,3 +168,30 @@ def credential(token_server, monkeypatch) -> Iterator[Any]:
         monkeypatch.setenv(name, value)
     with ManagedIdentityCredential() as credential:
         yield credential
+
+
+# --- Log Analytics' Logs Ingestion API, where findings and their changes go (shared/export/) ---------------
+
+
+@pytest.fixture
+def ingestion_server(token_server) -> Iterator[Any]:
+    """The local Logs Ingestion API with one data collection rule (`rule_id`), checking the managed identity's
+    tokens."""
+    from servers.ingestion_server import IngestionServer
+
+    with IngestionServer("dcr-" + "0123456789abcdef" * 2, token_validator=token_server.is_valid) as server:
+        yield server
+
+
+@pytest.fixture
+def ingestion_sink(ingestion_server, credential) -> Iterator[Any]:
+    """The production sink on the real `azure-monitor-ingestion` client, pointed at the local server, with two quick
+    retries."""
+    from azure.monitor.ingestion import LogsIngestionClient
+
+    from shared.export.ingestion import LogsIngestionSink
+
+    client = LogsIngestionClient(ingestion_server.url, credential, retry_total=2, retry_backoff_factor=0.01)
+    sink = LogsIngestionSink(ingestion_server.url, ingestion_server.rule_id, credential, client=client)
+    yield sink
+    sink.close()

@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from servers.ingestion_server import IngestionServer
 
 from shared.export.deliver import deliver_changes
 from shared.export.ingestion import LogsIngestionSink, sink_from_settings
@@ -29,19 +28,13 @@ def store(table_service, table_prefix):
 
 
 @pytest.fixture
-def server(token_server):
-    with IngestionServer(RULE, token_validator=token_server.is_valid) as server:
-        yield server
+def server(ingestion_server):
+    return ingestion_server
 
 
 @pytest.fixture
-def sink(server, credential):
-    from azure.monitor.ingestion import LogsIngestionClient
-
-    client = LogsIngestionClient(server.url, credential, retry_total=2, retry_backoff_factor=0.01)
-    sink = LogsIngestionSink(server.url, RULE, credential, client=client)
-    yield sink
-    sink.close()
+def sink(ingestion_sink):
+    return ingestion_sink
 
 
 def test_new_recurred_and_triaged_findings_arrive_once_with_the_tables_columns(store, sink, server, make_finding):

@@ -27,6 +27,8 @@ change applies only to that version of the finding: 412 (with the current ETag) 
 Without `If-Match` (an automation that only adds a comment, say) the change applies to the finding as it is
 then: it is still written conditionally on the version read, re-read on conflict, and both changes are kept in
 the history; nothing is overwritten unseen. `If-Match: *` is the same as none (the finding exists or it is 404).
+When findings go to Log Analytics, a triage's change is sent there once the response is made (a background task,
+shared/export/after_triage.py), not only with the next audit.
 
 Who triages (PATCH /api/findings/{id}) is decided by shared/api/identity.py: the signed-in person
 when Entra sign-in (App Service authentication) is on in Azure, else the body's `by`.
@@ -51,7 +53,19 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 from azure.core.exceptions import AzureError
-from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Path, Query, Request, Response, Security
+from fastapi import (
+    APIRouter,
+    BackgroundTasks,
+    Depends,
+    FastAPI,
+    Header,
+    HTTPException,
+    Path,
+    Query,
+    Request,
+    Response,
+    Security,
+)
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
@@ -96,6 +110,7 @@ from shared.web.session import LocalSessions
 
 if TYPE_CHECKING:
     from shared.catalog.model import Detection as CatalogDetection
+    from shared.export.after_triage import SinkFactory
     from shared.logsource.base import LogSource
     from shared.posture.catalog import PostureCheck
     from shared.store.tables import TableFindingStore
@@ -204,6 +219,17 @@ class _Lazy:
         return self._value
 
 
+def _after_triage(store_factory: Callable[[], TableFindingStore],
+                  sink: SinkFactory | None) -> Callable[[], None] | None:
+    """What runs after a triage's response: its change delivered to Log Analytics (the sink built once)."""
+    if sink is None:
+        return None
+    from shared.export.after_triage import deliver_after_triage
+
+    lazy_sink = _Lazy(sink)
+    return lambda: deliver_after_triage(store_factory(), lazy_sink.get)
+
+
 def _problem(status: int, detail: str) -> HTTPException:
     return HTTPException(status_code=status, detail=detail)
 
@@ -295,7 +321,8 @@ def create_api(store_factory: Callable[[], TableFindingStore], *, api_key: str |
                clock: Callable[[], datetime] = _now,
                catalog: Callable[[], Iterable[CatalogDetection]] = _load_catalog,
                checks: Callable[[], Iterable[PostureCheck]] = _load_checks,
-               easy_auth: bool = False, trail_source: Callable[[], LogSource] | None = None) -> FastAPI:
+               easy_auth: bool = False, trail_source: Callable[[], LogSource] | None = None,
+               export_sink: SinkFactory | None = None) -> FastAPI:
     """The findings API.
 
     `store_factory` is called on the first request that needs the store (never at build time, so
@@ -306,6 +333,8 @@ def create_api(store_factory: Callable[[], TableFindingStore], *, api_key: str |
     first use). `easy_auth`: App Service authentication is on in front of this app (see
     shared/api/identity.py), so the signed-in person's headers are the platform's; never with an API key.
     `trail_source`: the logs the web pages read an identity's trail from (none: the pages show no trail).
+    `export_sink`: where a triage's change goes at once (built on the first triage; it may give None: findings stay
+    out of Log Analytics); none: triage changes wait in the store for the next audit to send them.
 
     The web pages (shared/web) are served beside the API under /api/ui: signed in with the API key locally,
     with Entra sign-in behind the Functions host.
@@ -328,6 +357,7 @@ def create_api(store_factory: Callable[[], TableFindingStore], *, api_key: str |
     lazy_store = _Lazy(build_store)
     lazy_catalog = _Lazy(lambda: [_detection(rule) for rule in (*catalog(), *checks())])
     lazy_names = _Lazy(_rule_names)
+    after_triage = _after_triage(lazy_store.get, export_sink)
 
     def store() -> TableFindingStore:
         return lazy_store.get()
@@ -452,7 +482,7 @@ def create_api(store_factory: Callable[[], TableFindingStore], *, api_key: str |
                           412: {"model": Problem, "description": "If-Match names a version that is no longer "
                                                                  "current (the response carries the current ETag)"}},
                dependencies=[Depends(_known_query())])
-    def triage_finding(body: TriageRequest, request: Request, response: Response,
+    def triage_finding(body: TriageRequest, request: Request, response: Response, background: BackgroundTasks,
                        finding_id: str = Path(max_length=1000),
                        if_match: str | None = Header(None, alias="If-Match", max_length=1000,
                                                      description="The ETag of the finding as last read: the change "
@@ -473,6 +503,8 @@ def create_api(store_factory: Callable[[], TableFindingStore], *, api_key: str |
             except RuntimeError as error:
                 raise _problem(409, str(error)) from None
         response.headers["ETag"] = _etag(updated)
+        if after_triage is not None:
+            background.add_task(after_triage)
         return Finding.model_validate(updated)
 
     @api.get("/runs", response_model=RunPage, tags=["runs"], summary="Audit runs, newest first",
@@ -504,6 +536,7 @@ def create_api(store_factory: Callable[[], TableFindingStore], *, api_key: str |
     api.include_router(credentials_router(store))
     app.include_router(api)
     web = WebOptions(sessions=None if behind_host else LocalSessions(api_key), easy_auth=easy_auth,
-                     suppressions_folder=None if behind_host else _suppressions_folder, trail_source=trail_source)
+                     suppressions_folder=None if behind_host else _suppressions_folder, trail_source=trail_source,
+                     after_triage=after_triage)
     mount_web(app, store, web, lambda: as_utc(clock()), lazy_names.get)
     return app

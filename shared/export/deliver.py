@@ -8,14 +8,22 @@ timeout) can a row arrive twice, and then both copies carry the same ChangeId (s
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from shared.audit.lease import LEASE, wall_clock
 from shared.export.records import change_record
 
 if TYPE_CHECKING:
     from shared.export.ingestion import LogsIngestionSink
     from shared.store.exports import ChangeExports
+    from shared.store.tables import TableFindingStore
+
+DELIVERY_LEASE = timedelta(minutes=10)  # longer than one delivery with azure-core's retries; frees a killed one
+DELIVERER = "delivery-"  # the owner of the audit lease while a delivery outside an audit holds it
 
 
 @dataclass(frozen=True)
@@ -42,3 +50,16 @@ def deliver_changes(store: ChangeExports, sink: LogsIngestionSink) -> ExportRepo
     accepted = [row["ChangeId"] for row in rows if row["ChangeId"] not in outcome.failed]
     store.changes_exported(accepted)
     return ExportReport(len(accepted), len(outcome.failed), "; ".join(dict.fromkeys(outcome.reasons)))
+
+
+def deliver_unless_audit(store: TableFindingStore, sink: LogsIngestionSink,
+                         clock: Callable[[], datetime] = wall_clock) -> ExportReport | None:
+    """Deliver the pending changes under the audit lease, taken without waiting; None when an audit (or another
+    delivery) holds it, and then the changes stay queued for the holder."""
+    owner = f"{DELIVERER}{secrets.token_hex(6)}"
+    if not store.acquire_lease(LEASE, owner, DELIVERY_LEASE, clock()):
+        return None
+    try:
+        return deliver_changes(store, sink)
+    finally:
+        store.release_lease(LEASE, owner)

@@ -22,6 +22,7 @@ from azure.core.exceptions import AzureError
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
+from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.finding_facts import finding_facts, history_lines, principal_label
@@ -87,12 +88,14 @@ def _templates() -> Environment:
 class WebOptions:
     """How the pages are served. `sessions`: sign-in with the API key (local); None: Entra sign-in (Azure).
     `suppressions_folder`: where a suppression is written (local); None: the page shows the YAML to commit.
-    `trail_source`: the logs the identity's trail is read from; None: no trail on the page."""
+    `trail_source`: the logs the identity's trail is read from; None: no trail on the page.
+    `after_triage`: run once a triage's answer is made (its change sent to Log Analytics); None: nothing."""
 
     sessions: LocalSessions | None
     easy_auth: bool = False
     suppressions_folder: Callable[[], Path] | None = None
     trail_source: Callable[[], LogSource] | None = None
+    after_triage: Callable[[], None] | None = None
 
 
 def mount_web(app: FastAPI, store: Callable[[], TableFindingStore], options: WebOptions,
@@ -235,7 +238,8 @@ def mount_web(app: FastAPI, store: Callable[[], TableFindingStore], options: Web
             return _finding(request, person, changed.current, status=409, problem=(
                 f"Someone changed this finding since you opened it (it is {changed.current.status} now): "
                 "nothing was saved. Read it again and decide on what it says now."))
-        return RedirectResponse(f"{PREFIX}/findings/{finding_id}?{urlencode({'saved': action})}", 303)
+        return RedirectResponse(f"{PREFIX}/findings/{finding_id}?{urlencode({'saved': action})}", 303,
+                                background=BackgroundTask(options.after_triage) if options.after_triage else None)
 
     @router.post("/findings/{finding_id}/suppress")
     async def suppress(request: Request, finding_id: str) -> Response:
