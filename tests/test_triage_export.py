@@ -172,6 +172,28 @@ def test_while_an_audit_holds_the_lease_the_triage_waits_and_goes_once(client, s
     audit.release()
 
 
+def test_an_audit_that_starts_during_a_triage_delivery_waits_for_it(store):
+    from shared.audit.lease import DELIVERY_OWNER, AuditAlreadyRunning
+
+    delivery = f"{DELIVERY_OWNER}0123"
+    assert store.acquire_lease(LEASE, delivery, timedelta(minutes=10), datetime.now(UTC))
+    waits = []
+
+    def delivery_ends(seconds: float) -> None:
+        waits.append(seconds)
+        store.release_lease(LEASE, delivery)
+
+    audit = AuditLease(store, "20240601T120000Z-abcdef", timedelta(hours=1), sleep=delivery_ends)
+    audit.acquire()
+    assert len(waits) == 1 and store.lease_holder(LEASE)[0] == audit.owner
+
+    later = AuditLease(store, "20240601T130000Z-fedcba", timedelta(hours=1), sleep=delivery_ends)
+    with pytest.raises(AuditAlreadyRunning, match="another audit run holds the lease until"):
+        later.acquire()  # another audit is not waited for
+    assert len(waits) == 1
+    audit.release()
+
+
 class TriageDuringAudit(RecordingNotifier):
     """The audit's Teams digest; while it is being sent (the audit holds its lease) someone triages a finding."""
 

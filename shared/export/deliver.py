@@ -4,6 +4,13 @@ Pending until accepted: each change stays in the store's outbox (shared/store/ex
 carried it was accepted, and only then is removed. Never doubled by a retry: a change whose upload failed is sent
 again with the same ChangeId and TimeGenerated; only when the service took a chunk but its answer was lost (a
 timeout) can a row arrive twice, and then both copies carry the same ChangeId (see records.py).
+
+One deliverer at a time: the audit delivers under its own lease (shared/audit/lease.py), and `deliver_unless_audit`
+(a triage's delivery, outside any audit: shared/export/after_triage.py) takes that same lease, without waiting, for as
+long as one delivery lasts; an audit that starts meanwhile waits for it (lease.py). So two deliverers never send the
+same pending change at once, and no delivery reads a finding an audit is still writing (a change is queued just
+before its finding is written; a delivery in between would take a new finding's change for a lost one and drop it).
+When an audit holds the lease, the changes stay queued for it: it sends all that is pending at its end.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from shared.audit.lease import LEASE, wall_clock
+from shared.audit.lease import DELIVERY_OWNER, LEASE, wall_clock
 from shared.export.records import change_record
 
 if TYPE_CHECKING:
@@ -23,7 +30,6 @@ if TYPE_CHECKING:
     from shared.store.tables import TableFindingStore
 
 DELIVERY_LEASE = timedelta(minutes=10)  # longer than one delivery with azure-core's retries; frees a killed one
-DELIVERER = "delivery-"  # the owner of the audit lease while a delivery outside an audit holds it
 
 
 @dataclass(frozen=True)
@@ -56,7 +62,7 @@ def deliver_unless_audit(store: TableFindingStore, sink: LogsIngestionSink,
                          clock: Callable[[], datetime] = wall_clock) -> ExportReport | None:
     """Deliver the pending changes under the audit lease, taken without waiting; None when an audit (or another
     delivery) holds it, and then the changes stay queued for the holder."""
-    owner = f"{DELIVERER}{secrets.token_hex(6)}"
+    owner = f"{DELIVERY_OWNER}{secrets.token_hex(6)}"
     if not store.acquire_lease(LEASE, owner, DELIVERY_LEASE, clock()):
         return None
     try:
