@@ -194,39 +194,64 @@ def test_an_audit_that_starts_during_a_triage_delivery_waits_for_it(store):
     audit.release()
 
 
-class TriageDuringAudit(RecordingNotifier):
-    """The audit's Teams digest; while it is being sent (the audit holds its lease) someone triages a finding."""
+class Analyst:
+    """Someone who triages a finding through the API while an audit runs (and holds its lease)."""
 
     def __init__(self, client: TestClient, store, server) -> None:
-        super().__init__("teams")
         self.client, self.store, self.server = client, store, server
         self.seen: dict[str, object] = {}
 
-    def send(self, digest) -> None:
-        finding = digest.findings[0]
-        reply = self.client.patch(f"/api/findings/{finding.id}",
+    def triage(self, finding_id: str) -> None:
+        if self.seen:
+            return
+        reply = self.client.patch(f"/api/findings/{finding_id}",
                                   json={"status": "false_positive", "comment": "the backup job", "by": "ana"})
-        self.seen = {"status": reply.status_code, "finding": finding.id, "sent": list(self.server.rows[STREAM]),
+        self.seen = {"status": reply.status_code, "finding": finding_id, "sent": list(self.server.rows[STREAM]),
                      "queued": [change.change for change in self.store.pending_changes()].count("triage")}
+
+
+class TriageDuringDigest(RecordingNotifier):
+    def __init__(self, analyst: Analyst) -> None:
+        super().__init__("teams")
+        self.analyst = analyst
+
+    def send(self, digest) -> None:
+        self.analyst.triage(digest.findings[0].id)
         super().send(digest)
 
 
+class TriageDuringUpload:
+    """The audit's sink: someone triages just as the audit uploads what it read from the outbox."""
+
+    def __init__(self, sink, analyst: Analyst) -> None:
+        self.sink, self.analyst = sink, analyst
+
+    def upload(self, rows):
+        self.analyst.triage(rows[0]["FindingId"])
+        return self.sink.upload(rows)
+
+
+@pytest.mark.parametrize("during", ["digest", "upload"])
 def test_a_triage_during_an_audit_is_sent_by_that_audit_exactly_once(client, store, ingestion_server, ingestion_sink,
-                                                                     sample_tenant, sample_source):
+                                                                     sample_tenant, sample_source, during):
     from shared.audit.pipeline import AuditConfig, AuditPipeline
     from shared.catalog.loader import load_catalog
     from shared.directory.port import SnapshotFileDirectory
     from shared.sample_tenant.generator import SAMPLE_NOW
 
-    teams = TriageDuringAudit(client, store, ingestion_server)
+    analyst = Analyst(client, store, ingestion_server)
+    notifiers = [TriageDuringDigest(analyst)] if during == "digest" else []
+    sink = TriageDuringUpload(ingestion_sink, analyst) if during == "upload" else ingestion_sink
     directory = SnapshotFileDirectory(sample_tenant / "directory.json")
-    outcome = AuditPipeline(list(load_catalog()), sample_source, directory, store, [teams], clock=lambda: SAMPLE_NOW,
-                            config=AuditConfig(max_lookback=timedelta(days=1)), export=ingestion_sink).run()
-    assert teams.seen["status"] == 200
-    assert (teams.seen["sent"], teams.seen["queued"]) == ([], 1)  # left queued while the audit ran
+    outcome = AuditPipeline(list(load_catalog()), sample_source, directory, store, notifiers,
+                            clock=lambda: SAMPLE_NOW, config=AuditConfig(max_lookback=timedelta(days=1)),
+                            export=sink).run()
+    assert analyst.seen["status"] == 200
+    assert (analyst.seen["sent"], analyst.seen["queued"]) == ([], 1)  # left queued while the audit ran
     assert "findings export" not in outcome.run.errors
     triaged = [row for row in ingestion_server.rows[STREAM] if row["Change"] == "triage"]
     assert [(row["FindingId"], row["Status"], row["ChangedBy"], row["Comment"]) for row in triaged] == [
-        (teams.seen["finding"], "false_positive", "ana", "the backup job")]
+        (analyst.seen["finding"], "false_positive", "ana", "the backup job")]
+    assert len(ingestion_server.rows[STREAM]) == len(outcome.new_findings) + 1
     assert store.pending_changes() == []
     assert store.lease_holder(LEASE) is None

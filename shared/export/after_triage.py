@@ -2,8 +2,9 @@
 
 The triage queues its change in the store's outbox before it writes the finding (shared/store/findings.py); once the
 response is made, a background task delivers the outbox with `deliver_unless_audit` (shared/export/deliver.py),
-which takes the audit lease without waiting. If an audit holds it, the change stays queued and that audit sends it
-at its end; only a triage made after the running audit read its outbox waits for the next audit or triage. A failed
+which takes the audit lease without waiting. If an audit holds it, the change stays queued and that audit's
+delivery sends it (it reads the outbox again after each upload until nothing new is pending); only a triage made in
+the instant between that last read and the end of the run waits for the next audit or triage. A failed
 delivery (Log Analytics unreachable, a setting wrong) also leaves the change queued: it is logged, never shown to
 the person who triaged, whose change is saved either way.
 """

@@ -10,7 +10,8 @@ One deliverer at a time: the audit delivers under its own lease (shared/audit/le
 long as one delivery lasts; an audit that starts meanwhile waits for it (lease.py). So two deliverers never send the
 same pending change at once, and no delivery reads a finding an audit is still writing (a change is queued just
 before its finding is written; a delivery in between would take a new finding's change for a lost one and drop it).
-When an audit holds the lease, the changes stay queued for it: it sends all that is pending at its end.
+When an audit holds the lease, the changes stay queued for it: its delivery sends all that is pending, and reads
+the outbox again after each upload, so a change queued meanwhile goes too.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from shared.export.records import change_record
 
 if TYPE_CHECKING:
     from shared.export.ingestion import LogsIngestionSink
-    from shared.store.exports import ChangeExports
+    from shared.store.exports import ChangeExports, PendingChange
     from shared.store.tables import TableFindingStore
 
 DELIVERY_LEASE = timedelta(minutes=10)  # longer than one delivery with azure-core's retries; frees a killed one
@@ -40,7 +41,20 @@ class ExportReport:
 
 
 def deliver_changes(store: ChangeExports, sink: LogsIngestionSink) -> ExportReport:
-    changes = store.pending_changes()
+    """Send every pending change once; changes queued while it sends (a triage during an audit's delivery) go
+    with it too, and a change that failed is not tried again before the next delivery."""
+    tried: set[str] = set()
+    sent, failed, reasons = 0, 0, []
+    while changes := [change for change in store.pending_changes() if change.id not in tried]:
+        tried.update(change.id for change in changes)
+        accepted, not_accepted, why = _send(store, sink, changes)
+        sent, failed, reasons = sent + accepted, failed + not_accepted, reasons + why
+    return ExportReport(sent, failed, "; ".join(dict.fromkeys(reasons)))
+
+
+def _send(store: ChangeExports, sink: LogsIngestionSink,
+          changes: list[PendingChange]) -> tuple[int, int, list[str]]:
+    """One upload of these changes: how many were accepted, how many not, and why."""
     rows, gone = [], []
     for change in changes:
         finding = store.get_finding(change.finding_id)  # type: ignore[attr-defined]
@@ -51,11 +65,11 @@ def deliver_changes(store: ChangeExports, sink: LogsIngestionSink) -> ExportRepo
                                   run_id=change.run_id, by=change.by, comment=change.comment))
     store.changes_exported(gone)
     if not rows:
-        return ExportReport(0, 0)
+        return 0, 0, []
     outcome = sink.upload(rows)
     accepted = [row["ChangeId"] for row in rows if row["ChangeId"] not in outcome.failed]
     store.changes_exported(accepted)
-    return ExportReport(len(accepted), len(outcome.failed), "; ".join(dict.fromkeys(outcome.reasons)))
+    return len(accepted), len(outcome.failed), outcome.reasons
 
 
 def deliver_unless_audit(store: TableFindingStore, sink: LogsIngestionSink,
