@@ -6,7 +6,9 @@ background tasks before it returns, so each assertion sees the delivery done."""
 
 from __future__ import annotations
 
+import json
 import logging
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -255,3 +257,38 @@ def test_a_triage_during_an_audit_is_sent_by_that_audit_exactly_once(client, sto
     assert len(ingestion_server.rows[STREAM]) == len(outcome.new_findings) + 1
     assert store.pending_changes() == []
     assert store.lease_holder(LEASE) is None
+
+
+def test_the_function_app_sends_a_triage_with_its_managed_identity(function_app_functions, azurite, ingestion_server,
+                                                                  credential, make_finding, monkeypatch):
+    """The real wiring: store and sink from the app settings, DefaultAzureCredential on the managed-identity
+    endpoint, the request handled the way the Python worker hands it to the ASGI app."""
+    import asyncio
+
+    import azure.functions as func
+
+    import function_app
+
+    monkeypatch.setattr(function_app.app.middleware._app, "_app", None)  # built from this test's settings
+    for name in ("FINDINGS_TABLE_ENDPOINT", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID",
+                 "AZURE_FEDERATED_TOKEN_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    settings = {"FINDINGS_CONNECTION_STRING": azurite.connection_string,
+                "FINDINGS_INGESTION_ENDPOINT": ingestion_server.url,
+                "FINDINGS_DCR_IMMUTABLE_ID": ingestion_server.rule_id}
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    store = TableFindingStore.from_settings(None, settings)
+    store.ensure_tables()
+    finding = make_finding(f"sp-{uuid.uuid4().hex[:8]}", severity="High")
+    store.upsert_findings([finding], "run-fa", datetime.now(UTC))
+
+    request = func.HttpRequest("PATCH", url=f"https://wiaudit-func.azurewebsites.net/api/findings/{finding.id}",
+                               headers={"content-type": "application/json"},
+                               body=json.dumps({"status": "resolved", "comment": "rotated", "by": "ana"}).encode())
+    response = asyncio.run(function_app_functions["http_app_func"].get_user_function()(request, None))
+    assert response.status_code == 200, response.get_body()
+    mine = [row for row in ingestion_server.rows[STREAM] if row["FindingId"] == finding.id]
+    assert [(row["Change"], row["Status"], row["ChangedBy"], row["Comment"]) for row in mine] == [
+        ("new", "new", "", ""), ("triage", "resolved", "ana", "rotated")]
+    assert all(request.headers["Authorization"].startswith("Bearer mi-") for request in ingestion_server.requests)

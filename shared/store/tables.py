@@ -63,7 +63,7 @@ class TableFindingStore(FindingQueries, RunsAndLeases, Outbox, CredentialInvento
 
         In Azure the credential is the Function's managed identity: no account keys. Changes of findings (the
         audit's and the analysts' triage through the API or the CLI) are queued for Log Analytics when
-        FINDINGS_INGESTION_ENDPOINT is set; the next audit sends them.
+        FINDINGS_INGESTION_ENDPOINT is set; the next audit sends them (an API or web-page triage's at once).
         """
         connection_string = read_setting("FINDINGS_CONNECTION_STRING", environ)
         if connection_string:
