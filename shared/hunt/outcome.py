@@ -17,6 +17,7 @@ from shared.text import utc
 RAN, REFUSED, FAILED = "ran", "refused", "failed"
 CASE_ONLY = "column names that differ only in case"  # DuckDB folds case; KQL keeps AppId and AppID apart
 _NEAR = re.compile(r";? ?near '([^']+)'")
+_ENGINE_ROADMAP = re.compile(r"\bin this wave\b")  # duckdb-kql's notes to its own developers, no help to a reader
 _CALL = re.compile(r"^(?:function|aggregate):(\w+)$")
 EXPRESSIONS = {"expression:TypeLiteralExpression": "typeof()"}  # constructs duckdb-kql names by their parse node
 
@@ -61,7 +62,7 @@ def classify(query: HuntQuery, error: LogQueryError) -> Outcome:
         feature, offset = _construct(query.text or "", cause)
         where = f" at {line_column(query.text or '', offset)}" if offset is not None else ""
         hint = _NEAR.sub("", cause.hint or "").strip(" ;,")
-        hint = f" ({hint})" if hint else ""
+        hint = f" ({hint})" if hint and not _ENGINE_ROADMAP.search(hint) else ""
         return Outcome(query, REFUSED, feature=feature, reason=f"{feature} is not supported offline{where}{hint}")
     if isinstance(cause, duckdb_kql.KqlSchemaError) and "differ only in case" in (cause.hint or ""):
         return Outcome(query, REFUSED, feature=CASE_ONLY, reason=f"{CASE_ONLY} are not supported offline: "
