@@ -37,6 +37,7 @@ SMALL_NOW = datetime(2026, 3, 11, tzinfo=UTC)
 GENERATED_DAYS = 8
 SEED = 7
 MILLION = (10000, 15)  # principals and sign-ins a day each: about 1M sign-ins in 7 days
+MEMORY_CAP_GIB = 8  # four times the peak target
 TARGETS = {"wall_1m": 30.0, "peak_gib": 2.0, "load_ratio": 1.5, "range_ratio": 1.5, "import_s": 0.5, "demo_s": 20.0}
 
 
@@ -176,9 +177,18 @@ def tenant(cache: Path, principals: int, sign_ins_per_day: int | None = None) ->
     return folder
 
 
-def measured(folder: Path, days: int, copy: Path) -> dict[str, float]:
+def measured(folder: Path, days: int, copy: Path) -> dict[str, float] | str:
+    """The figures of one measurement, or why it failed. Its memory is capped at MEMORY_CAP_GIB, so a load that
+    outgrows the target many times over fails on its own instead of pushing a shared machine out of memory."""
+    def cap() -> None:
+        limit = int(MEMORY_CAP_GIB * 2 ** 30)
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+
     result = subprocess.run([sys.executable, "-m", "benchmarks.offline_audit", "--measure", str(folder), str(days),
-                             str(copy)], cwd=REPO, capture_output=True, text=True, check=True)
+                             str(copy)], cwd=REPO, capture_output=True, text=True, preexec_fn=cap)
+    if result.returncode:
+        errors = [line for line in result.stderr.splitlines() if "Error" in line] or ["no message"]
+        return f"failed (exit {result.returncode}, memory capped at {MEMORY_CAP_GIB} GiB): {errors[-1]}"
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -262,6 +272,9 @@ def _report_tenant(folder: Path, copy: Path, principals: int, sign_ins_per_day: 
     habit = f"{sign_ins_per_day} sign-ins a day each" if sign_ins_per_day else "usual activity"
     for days in (7, 90):
         figures = measured(folder, days, copy)
+        if isinstance(figures, str):
+            print(f"  {principals:,} principals ({habit}), {days}-day range: {figures}")
+            return
         if "load_s" in figures:
             print(f"  {principals:,} principals ({habit}), {figures['rows']:,.0f} rows")
             print(load_line(figures))
