@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ Progress = Callable[[Path, int], None]  # called after each file with its path a
 _OPEN_SCHEMAS = {"AzureDiagnostics"}  # Log Analytics adds a column per new field
 _LA_TYPES = {"TIMESTAMP": "DateTime", "JSON": "Dynamic", "BIGINT": "Long", "DOUBLE": "Real", "BOOLEAN": "Bool"}
 _SHAPES = 100  # record shapes of AzureDiagnostics read by json_extract; records of rarer ones are walked one by one
+BATCH_BYTES = 256 * 2**20  # of log files staged at once (a compressed file counts its compressed size)
 _NO_TIME = "no TimeGenerated (nor a time it could be taken from): no detection could see it"
 
 
@@ -129,15 +130,21 @@ class LogDatabase:
         return report
 
     def load_files(self, files: list[tuple[Path, str]], progress: Progress | None = None) -> LoadReport:
-        """Load (file, table hint) pairs: the hint names the table of records that are not raw diagnostic ones."""
+        """Load (file, table hint) pairs: the hint names the table of records that are not raw diagnostic ones.
+        Files go through staging in batches of about BATCH_BYTES, so the loader's memory follows a batch, not the
+        whole folder (staging holds each record's text two or three times over)."""
         report = LoadReport(files=len(files))
+        for batch in _batches(files, BATCH_BYTES):
+            self._load_batch(batch, report, progress)
+        return report
+
+    def _load_batch(self, files: list[tuple[Path, str]], report: LoadReport, progress: Progress | None) -> None:
         self.connection.execute(STAGING)
         for number, message in sorted(stage_files(self.connection, [path for path, _ in files], progress).items()):
             report.problems.append(LoadProblem(Location(files[number][0]), message))
             report.unreadable.append(files[number][0])
-        if files:
-            self._route([self._resolve(hint) for _, hint in files])
-        loaded = self._load_routed() if files else Counter()
+        self._route([self._resolve(hint) for _, hint in files])
+        loaded = self._load_routed()
         for (_, table), count in loaded.items():
             report.rows[table] += count
         known = {file for (file, table), count in loaded.items() if table in table_schemas()}
@@ -145,7 +152,6 @@ class LogDatabase:
                              if number not in known and path not in report.unreadable]
         report.problems += self._problems(files)
         self._drop_staging()
-        return report
 
     def _route(self, hints: list[str]) -> None:
         """`_routed`: each staged record with its table (NULL: a raw record of an unknown category, a problem);
@@ -330,6 +336,24 @@ def _text(text: str) -> str:
 
 def _name(text: str) -> str:
     return text.replace('"', '""')
+
+
+def _batches(files: list[tuple[Path, str]], limit: int) -> Iterator[list[tuple[Path, str]]]:
+    """The files in order, cut into runs of at most `limit` bytes (a bigger file is a run of its own)."""
+    batch: list[tuple[Path, str]] = []
+    size = 0
+    for file in files:
+        try:
+            file_size = file[0].stat().st_size
+        except OSError:
+            file_size = 0  # staging names the file it cannot read
+        if batch and size + file_size > limit:
+            yield batch
+            batch, size = [], 0
+        batch.append(file)
+        size += file_size
+    if batch:
+        yield batch
 
 
 def log_files_of(folder: Path) -> list[tuple[Path, str]]:
