@@ -128,6 +128,9 @@ param maxLookbackDays int = 7
 @description('DETECTION_PARAMETERS: JSON overrides of detection parameters, {"<rule file name>": {"<parameter>": value}}.')
 param detectionParameters string = '{}'
 
+@description('DISABLED_DETECTIONS: detections and posture checks the audit does not run, by id, file name or exact name, comma-separated (e.g. the two risk-table rules in a tenant without Workload Identities Premium).')
+param disabledDetections string = ''
+
 @description('LOG_ANALYTICS_TIMEOUT_SECONDS: server timeout of one Log Analytics query.')
 @minValue(1)
 @maxValue(600)
@@ -322,6 +325,7 @@ module functionApp 'modules/function-app.bicep' = {
     ingestionDelayMinutes: ingestionDelayMinutes
     maxLookbackDays: maxLookbackDays
     detectionParameters: detectionParameters
+    disabledDetections: disabledDetections
     teamsWebhookSecretUri: empty(teamsWebhookUrl) ? '' : keyVault.outputs.teamsWebhookSecretUri
     mailSender: mailSender
     mailTo: mailTo

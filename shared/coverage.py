@@ -41,6 +41,8 @@ class Coverage(BaseModel):
     tables: dict[str, TableCoverage] = Field(default_factory=dict, description="every table a rule reads")
     rules: int = Field(0, description="Rules that had windows to run")
     gaps: dict[str, Gap] = Field(default_factory=dict, description="rule id -> what it lacked")
+    disabled: list[str] = Field(default_factory=list, description="Names of the rules DISABLED_DETECTIONS turned "
+                                                                  "off: not run, not counted")
 
     @property
     def not_evaluated(self) -> dict[str, Gap]:
@@ -56,9 +58,14 @@ class Coverage(BaseModel):
 
 
 def coverage_line(coverage: Coverage | None, kind: str = "rules") -> str:
-    """One line for people: "3 of 23 rules not evaluated: AzureDiagnostics had no rows"."""
+    """One line for people: "3 of 23 rules not evaluated: AzureDiagnostics had no rows", and the rules turned off."""
     if coverage is None:
         return "coverage: no windows to audit"
+    turned_off = f"; turned off by DISABLED_DETECTIONS: {join_list(coverage.disabled)}" if coverage.disabled else ""
+    return _evaluated(coverage, kind) + turned_off
+
+
+def _evaluated(coverage: Coverage, kind: str) -> str:
     if not coverage.has_data:
         return (f"{len(coverage.not_evaluated)} of {coverage.rules} {kind} not evaluated: no log table had rows in "
                 "the audited range")

@@ -88,6 +88,20 @@ def _json_object(text: str) -> dict:
     return value
 
 
+def _names(text: str) -> tuple[str, ...]:
+    """`a, b` or `["a", "b"]` (for a name with a comma): distinct names, in order."""
+    if text.lstrip().startswith("["):
+        try:
+            items = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"must be a JSON list of strings ({error.msg})") from None
+        if not all(isinstance(item, str) for item in items):
+            raise ValueError('must be a JSON list of strings: ["<id or name>", ...]')
+    else:
+        items = text.split(",")
+    return tuple(dict.fromkeys(item.strip() for item in items if item.strip()))
+
+
 def _positive_timespan(text: str) -> timedelta:
     value = parse_timespan(text)
     if value <= timedelta(0):
@@ -174,6 +188,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DETECTION_PARAMETERS", 'Overrides of detection and posture check parameters as JSON: '
             '{"<rule file name>": {"<parameter>": value}}, e.g. {"expiring_credentials": {"expiring_days": 45}}',
             "{}", _json_object),
+    Setting("DISABLED_DETECTIONS", "Detections and posture checks the audit does not run, by id, file name or exact "
+            'name, comma-separated or as a JSON list, e.g. microsoft_risky_service_principal (for a tenant without '
+            "Workload Identities Premium, whose risk tables stay empty); the digest and the run record name them",
+            parse=_names),
     Setting("FINDINGS_INGESTION_ENDPOINT", "Logs ingestion endpoint of the data collection rule that sends findings "
             "and their changes to the WorkloadIdentityFindings_CL table (unset: findings stay out of Log Analytics)",
             parse=parse_base_url),

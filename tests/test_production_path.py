@@ -5,6 +5,7 @@ webhook, and Azurite for Table Storage. Nothing of the product is replaced."""
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import UTC, datetime
 
 import pytest
@@ -25,6 +26,7 @@ from shared.store.tables import TableFindingStore
 CLIENT_ID = "7f3d6c2e-5b1a-4e8f-9d0c-2a4b6c8e0f11"
 WORKSPACE = "5a8c1e3f-7b9d-4f2a-8c6e-0d1b3f5a7c9e"
 runner = CliRunner(env={"COLUMNS": "200"})
+RISK_TABLES = ("AADRiskyServicePrincipals", "AADServicePrincipalRiskEvents")
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +83,36 @@ def test_wiaudit_run_audits_through_every_production_adapter(tenant, monkeypatch
         second = runner.invoke(app, ["run"])
         assert second.exit_code == 0 and "0 new findings" in second.output
         assert len(teams.received) == 1 and len(graph.sent_mail) == 1
+
+
+def test_wiaudit_run_with_the_risk_rules_turned_off_exits_0_without_risk_tables(tenant, tmp_path, monkeypatch):
+    """A tenant without Workload Identities Premium: its risk tables never get rows, and it turns their rules off."""
+    logs = tmp_path / "logs"
+    shutil.copytree(tenant / "logs", logs, ignore=shutil.ignore_patterns("AADRisky*", "AADServicePrincipalRisk*"))
+    snapshot = DirectorySnapshot.load(tenant / "directory.json")
+    with ManagedIdentityTokenServer(client_id=CLIENT_ID) as tokens, \
+            LogAnalyticsServer(folder=logs, workspace_id=WORKSPACE, token_validator=tokens.is_valid) as la, \
+            GraphServer(snapshot, authorize=_authorized(tokens)) as graph, AzuriteTable() as azurite:
+        environ = {**tokens.environ, "AZURE_CLIENT_ID": CLIENT_ID, "LOG_ANALYTICS_WORKSPACE_ID": WORKSPACE,
+                   "LOG_ANALYTICS_ENDPOINT": la.url, "GRAPH_ENDPOINT": graph.endpoint,
+                   "FINDINGS_CONNECTION_STRING": azurite.connection_string,
+                   "DISABLED_DETECTIONS": "microsoft_risky_service_principal,microsoft_service_principal_risk_events"}
+        for name, value in environ.items():
+            monkeypatch.setenv(name, value)
+        result = runner.invoke(app, ["run"])
+        assert result.exit_code == 0, result.output
+        assert not any(table in request.body["query"] for request in la.query_requests for table in RISK_TABLES)
+    assert "turned off by DISABLED_DETECTIONS: Microsoft Entra ID Protection rates a service principal risky and " \
+           "Microsoft Entra ID Protection flagged a risk on a service principal" in " ".join(result.output.split())
+    assert "not evaluated" not in result.output
+
+
+def test_wiaudit_run_refuses_an_unknown_disabled_detection_by_name(monkeypatch):
+    monkeypatch.setenv("DISABLED_DETECTIONS", "microsoft_risky_service_principal, risky_sp")
+    result = runner.invoke(app, ["run"])
+    assert result.exit_code == 2
+    assert '"risky_sp"' in result.output and "DISABLED_DETECTIONS" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_wiaudit_run_without_azure_names_what_is_missing(monkeypatch):

@@ -12,8 +12,11 @@ from fakes import RecordingNotifier
 from servers.log_analytics_server import LogAnalyticsServer
 from servers.token_server import ManagedIdentityTokenServer
 
+from shared.audit.build import disabled_rules
 from shared.audit.pipeline import AuditConfig, AuditPipeline
 from shared.catalog.loader import load_catalog
+from shared.cli.exit_codes import OK, audit_exit
+from shared.coverage import AUDIT_RULES, coverage_line
 from shared.directory.port import SnapshotFileDirectory
 from shared.logsource.coverage import detection_requirement, measure_coverage
 from shared.logsource.embedded import EmbeddedLogSource
@@ -22,6 +25,7 @@ from shared.notify.email import email_message
 from shared.notify.teams_card import serialize, teams_message
 from shared.posture.catalog import load_checks
 from shared.sample_tenant.generator import SAMPLE_NOW
+from shared.text import join_list
 from shared.windows import slices
 
 CATALOG = load_catalog()
@@ -78,6 +82,31 @@ def test_a_fully_covered_run_sends_no_coverage_section(sample_tenant, sample_sou
                             config=AuditConfig(max_lookback=2 * DAY)).run(trigger="test")
     assert outcome.run.coverage is not None and not outcome.run.coverage.gaps
     assert teams.sent and teams.sent[0].sections == []
+
+
+def test_risk_rules_turned_off_are_named_once_and_leave_no_gap(sample_tenant, sample_source, finding_store):
+    """A tenant without Workload Identities Premium turns off the two rules that read its empty risk tables."""
+    risk_rules = {d.id: d.name for d in CATALOG if RISK_TABLES & set(d.tables)}
+    assert len(risk_rules) == 2
+    disabled = disabled_rules(CATALOG, load_checks(), {"DISABLED_DETECTIONS": ", ".join(risk_rules.values())})
+    teams, email = RecordingNotifier("teams"), RecordingNotifier("email")
+    outcome = AuditPipeline(list(CATALOG), sample_source, SnapshotFileDirectory(sample_tenant / "directory.json"),
+                            finding_store, [teams, email], clock=lambda: SAMPLE_NOW,
+                            config=AuditConfig(max_lookback=2 * DAY, disabled=disabled)).run(trigger="test")
+
+    coverage = finding_store.get_run(outcome.run.id).coverage
+    assert coverage is not None and coverage.gaps == {}
+    assert coverage.disabled == list(risk_rules.values())
+    assert coverage.rules == len(CATALOG) - 2 + len(load_checks())
+    assert not risk_rules.keys() & outcome.run.windows.keys()
+    assert audit_exit(failed=outcome.run.status != "succeeded", coverage=coverage) == OK
+    turned_off = f"turned off by DISABLED_DETECTIONS: {join_list(risk_rules.values())}"
+    assert coverage_line(coverage, AUDIT_RULES) == (f"all {coverage.rules} detections and posture checks evaluated: "
+                                                   f"every table they read had rows; {turned_off}")
+    [section] = teams.sent[0].sections
+    assert section.title == coverage_line(coverage, AUDIT_RULES) and section.lines == []
+    assert email_message(email.sent[0]).text.count(turned_off) == 1
+    assert serialize(teams_message(teams.sent[0])).decode().count(turned_off) == 1
 
 
 def test_log_analytics_answers_the_coverage_query_as_the_embedded_engine_does(audit_logs_only, monkeypatch):

@@ -51,3 +51,34 @@ def test_detection_parameters_name_detections_or_posture_checks_and_are_checked(
     shorter = {"DETECTION_PARAMETERS": '{"workload_signin_new_network": {"BaselinePeriod": "7d"}}'}
     assert parameter_overrides(catalog, shorter, checks) == {
         catalog.get("workload_signin_new_network").id: {"BaselinePeriod": "7d"}}
+
+
+def test_disabled_detections_name_detections_or_posture_checks_by_id_file_name_or_exact_name():
+    from shared.audit.build import disabled_rules
+    from shared.catalog.loader import load_catalog
+    from shared.posture.catalog import load_checks
+
+    catalog, checks = load_catalog(), load_checks()
+    risky = catalog.get("microsoft_risky_service_principal")
+    events = catalog.get("microsoft_service_principal_risk_events")
+    expiring = checks.get("expiring_credentials")
+    listed = {"DISABLED_DETECTIONS": f" microsoft_risky_service_principal, {events.id},, Credential expiring soon "}
+    assert disabled_rules(catalog, checks, listed) == {risky.id: risky.name, events.id: events.name,
+                                                      expiring.id: expiring.name}
+    as_json = {"DISABLED_DETECTIONS": f'["{risky.name}", "microsoft_risky_service_principal"]'}
+    assert disabled_rules(catalog, checks, as_json) == {risky.id: risky.name}
+    assert disabled_rules(catalog, checks, {}) == {}
+
+
+def test_an_unknown_disabled_detection_is_refused_with_its_name():
+    from shared.audit.build import disabled_rules
+    from shared.catalog.loader import load_catalog
+    from shared.posture.catalog import load_checks
+
+    typo = {"DISABLED_DETECTIONS": "microsoft_risky_service_principal, microsoft_risk_events, Credential expiring"}
+    with pytest.raises(SettingsError) as refused:
+        disabled_rules(load_catalog(), load_checks(), typo)
+    assert str(refused.value) == ("setting DISABLED_DETECTIONS: no detection or posture check has the id, file name "
+                                  'or exact name "microsoft_risk_events" and "Credential expiring"')
+    with pytest.raises(SettingsError, match="DISABLED_DETECTIONS: must be a JSON list of strings"):
+        read_setting("DISABLED_DETECTIONS", {"DISABLED_DETECTIONS": '["a", 1]'})

@@ -100,6 +100,9 @@ param maxLookbackDays int
 @description('DETECTION_PARAMETERS (JSON).')
 param detectionParameters string
 
+@description('DISABLED_DETECTIONS: rules the audit does not run (ids or names, comma-separated or a JSON list).')
+param disabledDetections string = ''
+
 @description('Versionless Key Vault secret URI of the Teams webhook URL; empty: TEAMS_WEBHOOK_URL is not set.')
 param teamsWebhookSecretUri string = ''
 
@@ -227,6 +230,7 @@ var productSettings = {
   INGESTION_DELAY_MINUTES: string(ingestionDelayMinutes)
   MAX_LOOKBACK_DAYS: string(maxLookbackDays)
   DETECTION_PARAMETERS: detectionParameters
+  DISABLED_DETECTIONS: disabledDetections
   MAIL_SENDER: mailSender
   MAIL_TO: mailTo
   PUBLIC_BASE_URL: empty(publicBaseUrl) ? 'https://${functionApp.properties.defaultHostName}' : publicBaseUrl

@@ -21,7 +21,25 @@ def audit_config(environ: Mapping[str, str] | None = None) -> AuditConfig:
     return AuditConfig(ingestion_delay=timedelta(minutes=read_setting("INGESTION_DELAY_MINUTES", environ)),
                        max_lookback=timedelta(days=read_setting("MAX_LOOKBACK_DAYS", environ)),
                        parameters=parameter_overrides(load_catalog(), environ, load_checks()),
-                       public_base_url=read_setting("PUBLIC_BASE_URL", environ))
+                       public_base_url=read_setting("PUBLIC_BASE_URL", environ),
+                       disabled=disabled_rules(load_catalog(), load_checks(), environ))
+
+
+def disabled_rules(catalog: Catalog, checks: PostureCatalog,
+                   environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """DISABLED_DETECTIONS as rule id -> name; each entry must be the id, file name or exact name of a detection or
+    posture check."""
+    known: dict[str, tuple[str, str]] = {}
+    for rules in (catalog, checks):
+        for rule in rules:
+            for key in (rule.id, rules.paths[rule.id].stem, rule.name):
+                known[key] = (rule.id, rule.name)
+    entries = read_setting("DISABLED_DETECTIONS", environ) or ()
+    if unknown := [entry for entry in entries if entry not in known]:
+        quoted = join_list(f'"{entry}"' for entry in unknown)
+        raise SettingsError(f"setting DISABLED_DETECTIONS: no detection or posture check has the id, file name or "
+                            f"exact name {quoted}")
+    return dict(known[entry] for entry in entries)
 
 
 def parameter_overrides(catalog: Catalog, environ: Mapping[str, str] | None = None,

@@ -65,6 +65,7 @@ class AuditConfig:
     min_window: timedelta = timedelta(hours=1)  # the shortest half window an over-limit result is split into
     parameters: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # detection id -> overrides
     public_base_url: str | None = None  # PUBLIC_BASE_URL: the digest links to findings in the API when set
+    disabled: Mapping[str, str] = field(default_factory=dict)  # DISABLED_DETECTIONS: rule id -> name, not run
 
 
 @dataclass
@@ -91,7 +92,7 @@ class AuditPipeline:
                  checks: Sequence[PostureCheck] | None = None, suppressions: Suppressions | None = None,
                  lease_clock: Callable[[], datetime] = wall_clock, notices: OwnerNotices | None = None,
                  export: LogsIngestionSink | None = None) -> None:
-        self.detections = detections
+        self.detections = [detection for detection in detections if detection.id not in config.disabled]
         self.source = source
         self.directory = directory
         self.store = store
@@ -204,17 +205,22 @@ class AuditPipeline:
             run.errors["coverage"] = str(error)
             return
         if run.coverage is not None:
+            run.coverage.disabled = list(self.config.disabled.values())
             self.progress(coverage_line(run.coverage, AUDIT_RULES))
 
     def _posture_requirements(self, now: datetime) -> list[Requirement]:
         days = audit_days(self.store.get_checkpoint(POSTURE_CHECKPOINT), now, self.config.ingestion_delay,
                           self.config.max_lookback)
         try:
-            checks = list(load_checks() if self.checks is None else self.checks)
+            checks = self._posture_checks()
         except Exception:  # a broken check file: the posture step records why
             return []
         windows = [(end - DAY, end) for end in days]
         return [posture_requirement(check, windows) for check in checks]
+
+    def _posture_checks(self) -> list[PostureCheck]:
+        checks = load_checks() if self.checks is None else self.checks
+        return [check for check in checks if check.id not in self.config.disabled]
 
     def _run_window(self, detection: Detection, start: datetime, end: datetime, run: RunRecord) -> list[Finding]:
         """The window's findings; a result the service cut at its limit is retried as two half windows, down to
@@ -269,7 +275,7 @@ class AuditPipeline:
         self.progress(f"posture checks: {plural(len(days), 'day')}")
         findings: list[Finding] = []
         try:
-            checks = list(load_checks() if self.checks is None else self.checks)
+            checks = self._posture_checks()
             for day_end in days:
                 self._keep_lease(run)
                 result = run_posture(checks, index.snapshot, self.source, day_end, self.config.parameters)

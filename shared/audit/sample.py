@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from shared.audit.build import disabled_rules
 from shared.audit.local import CHANNELS
 from shared.audit.pipeline import AuditConfig, AuditPipeline
 from shared.catalog.loader import load_catalog
@@ -16,6 +17,7 @@ from shared.notices.plan import NoticeSettings
 from shared.notices.run import OwnerNotices
 from shared.notices.send import OutboxNoticeSender
 from shared.notify.outbox import OutboxNotifier
+from shared.posture.catalog import load_checks
 from shared.sample_tenant.manifest import Manifest
 from shared.settings import read_setting
 from shared.store.tables import TableFindingStore
@@ -31,5 +33,7 @@ def sample_pipeline(tenant: Path, source: EmbeddedLogSource, store: TableFinding
     notices = OwnerNotices(OutboxNoticeSender(outbox), replace(NoticeSettings.from_settings(), enabled=True))
     return AuditPipeline(list(load_catalog()), source, SnapshotFileDirectory(tenant / "directory.json"), store,
                          notifiers, clock=lambda: manifest.now_time,
-                         config=AuditConfig(public_base_url=read_setting("PUBLIC_BASE_URL")), progress=progress,
+                         config=AuditConfig(public_base_url=read_setting("PUBLIC_BASE_URL"),
+                                            disabled=disabled_rules(load_catalog(), load_checks())),
+                         progress=progress,
                          suppressions=configured_suppressions(), notices=notices)

@@ -71,6 +71,7 @@ def demo(tenant: Path = typer.Option(None, "--tenant", help="Sample tenant folde
         with local_store() as store:
             source = load_logs(tenant / "logs", manifest.now_time)
             pipeline = sample_pipeline(tenant, source, store, outbox, progress=lambda line: errors.print(f"  {line}"))
+            manifest = manifest.without(pipeline.config.disabled)
             console.print(f"[bold]Auditing[/] as of {manifest.now_time:%Y-%m-%d %H:%M} UTC")
             outcome = pipeline.run(trigger="demo")
             new = [finding for finding_id in outcome.new_findings if (finding := store.get_finding(finding_id))]
