@@ -116,6 +116,21 @@ def test_demo_runs_the_whole_product_and_a_second_run_finds_nothing_new(tenant, 
     assert {f["severity"] for f in json.loads(listed.stdout)} <= {"Medium", "High"}
 
 
+def test_demo_with_the_risk_rules_turned_off_expects_no_risk_story_and_names_them(tenant, own_home, monkeypatch):
+    monkeypatch.setenv("DISABLED_DETECTIONS",
+                       "microsoft_risky_service_principal, microsoft_service_principal_risk_events")
+    result = runner.invoke(app, ["demo", "--tenant", str(tenant)])
+    assert result.exit_code == 0, result.output
+    assert "missed:" not in result.output and ALL_FOUND.search(result.output)
+    assert "turned off by DISABLED_DETECTIONS: Microsoft Entra ID Protection rates a service principal risky and " \
+           "Microsoft Entra ID Protection flagged a risk on a service principal" in " ".join(result.output.split())
+    [teams] = (own_home / "outbox").glob("*-teams.json")
+    assert "turned off by DISABLED_DETECTIONS" in teams.read_text(encoding="utf-8")
+    listed = runner.invoke(app, ["findings", "list", "--json", "--limit", "500"])
+    assert listed.exit_code == 0 and json.loads(listed.stdout)
+    assert not any(f["detection_name"].startswith("Microsoft Entra ID Protection") for f in json.loads(listed.stdout))
+
+
 def test_serve_refuses_to_start_without_an_api_key(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("WIAUDIT_API_KEY", raising=False)
